@@ -1,0 +1,7 @@
+package pb
+
+// pinba.pb.go is generated from pinba.proto. protoc comes from Debian's
+// protobuf-compiler package; protoc-gen-go is pinned in go.mod as a tool.
+// Rerun with: go generate ./pb/
+
+//go:generate sh -c "protoc --plugin=protoc-gen-go=\"$(go tool -n protoc-gen-go)\" --go_out=. --go_opt=paths=source_relative pinba.proto"

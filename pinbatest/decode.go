@@ -1,0 +1,158 @@
+package pinbatest
+
+import (
+	"fmt"
+	"net"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pynba-go/pynba/pb"
+)
+
+// Packet is one received datagram, decoded. Times are seconds, as sent.
+// Dictionary indexes are resolved: a tag whose index is out of range has the
+// name or value "<bad index N>" (Validate reports it).
+type Packet struct {
+	Raw  []byte   // the datagram as received
+	From net.Addr // the sender (nil for Decode)
+	Err  error    // the decoding error, if the bytes are not a Pinba.Request
+
+	Request *pb.Request // the decoded message (nil when Err is set)
+
+	Hostname        string
+	ServerName      string
+	ScriptName      string
+	Schema          string
+	RequestCount    uint32
+	DocumentSize    uint32
+	MemoryPeak      uint32
+	MemoryFootprint uint32
+	Status          uint32
+	RequestTime     float32
+	RUUtime         float32
+	RUStime         float32
+
+	Timers  []Timer           // in wire order
+	Tags    map[string]string // request tags (a later duplicate name wins)
+	TagList []Tag             // request tags in wire order
+
+	Requests []*Packet // nested requests (field 18)
+}
+
+// Timer is one timer of a packet.
+type Timer struct {
+	HitCount uint32
+	Value    float32           // seconds
+	RUUtime  float32           // seconds, 0 when not sent
+	RUStime  float32           // seconds, 0 when not sent
+	Tags     map[string]string // a later duplicate name wins
+	TagList  []Tag             // in wire order
+}
+
+// Tag is one name and value pair.
+type Tag struct{ Name, Value string }
+
+// Tag returns the value of the timer's tag name, "" when it has none.
+func (t Timer) Tag(name string) string { return t.Tags[name] }
+
+// String formats the timer as "hits=N value=0.0123s {a=b c=d}".
+func (t Timer) String() string {
+	return fmt.Sprintf("hits=%d value=%gs %v", t.HitCount, t.Value, t.TagList)
+}
+
+// FindTimer returns the first timer whose tags include every name and value
+// of want, and whether there is one.
+func (p *Packet) FindTimer(want map[string]string) (Timer, bool) {
+	for _, t := range p.Timers {
+		ok := true
+		for k, v := range want {
+			if got, has := t.Tags[k]; !has || got != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return t, true
+		}
+	}
+	return Timer{}, false
+}
+
+// Decode decodes a datagram. It never fails outright: a datagram that is not
+// a Pinba.Request comes back with Err set and Raw filled. Missing required
+// fields do not make it fail (Validate reports them).
+func Decode(b []byte) *Packet {
+	p := &Packet{Raw: append([]byte(nil), b...)}
+	m := new(pb.Request)
+	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(b, m); err != nil {
+		p.Err = fmt.Errorf("pinbatest: not a Pinba.Request: %w", err)
+		return p
+	}
+	fill(p, m)
+	return p
+}
+
+func fill(p *Packet, m *pb.Request) {
+	p.Request = m
+	p.Hostname = m.GetHostname()
+	p.ServerName = m.GetServerName()
+	p.ScriptName = m.GetScriptName()
+	p.Schema = m.GetSchema()
+	p.RequestCount = m.GetRequestCount()
+	p.DocumentSize = m.GetDocumentSize()
+	p.MemoryPeak = m.GetMemoryPeak()
+	p.MemoryFootprint = m.GetMemoryFootprint()
+	p.Status = m.GetStatus()
+	p.RequestTime = m.GetRequestTime()
+	p.RUUtime = m.GetRuUtime()
+	p.RUStime = m.GetRuStime()
+
+	word := func(i uint32) string {
+		if int(i) < len(m.Dictionary) {
+			return m.Dictionary[i]
+		}
+		return fmt.Sprintf("<bad index %d>", i)
+	}
+	at := func(s []uint32, i int) uint32 {
+		if i < len(s) {
+			return s[i]
+		}
+		return 1 << 31
+	}
+	p.Tags = map[string]string{}
+	for i := range max(len(m.TagName), len(m.TagValue)) {
+		t := Tag{word(at(m.TagName, i)), word(at(m.TagValue, i))}
+		p.TagList = append(p.TagList, t)
+		p.Tags[t.Name] = t.Value
+	}
+	next := 0
+	for i := range m.TimerHitCount {
+		t := Timer{HitCount: m.TimerHitCount[i], Tags: map[string]string{}}
+		if i < len(m.TimerValue) {
+			t.Value = m.TimerValue[i]
+		}
+		if i < len(m.TimerRuUtime) {
+			t.RUUtime = m.TimerRuUtime[i]
+		}
+		if i < len(m.TimerRuStime) {
+			t.RUStime = m.TimerRuStime[i]
+		}
+		if i < len(m.TimerTagCount) {
+			for range m.TimerTagCount[i] {
+				if next >= len(m.TimerTagName) && next >= len(m.TimerTagValue) {
+					break
+				}
+				tag := Tag{word(at(m.TimerTagName, next)), word(at(m.TimerTagValue, next))}
+				t.TagList = append(t.TagList, tag)
+				t.Tags[tag.Name] = tag.Value
+				next++
+			}
+		}
+		p.Timers = append(p.Timers, t)
+	}
+	for _, c := range m.Requests {
+		cp := &Packet{}
+		fill(cp, c)
+		p.Requests = append(p.Requests, cp)
+	}
+}
