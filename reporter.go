@@ -1,0 +1,4 @@
+package pynba
+
+// Reporter sends packets to Pinba servers. (Being written.)
+type Reporter struct{}
