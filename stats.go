@@ -1,5 +1,7 @@
 package pynba
 
+import "sync/atomic"
+
 // Stats counts what a Reporter, Middleware or ScriptMonitor did and what it
 // lost. Every count only grows.
 type Stats struct {
@@ -14,6 +16,28 @@ type Stats struct {
 	QueueDropped  uint64 // packets dropped because the async queue was full
 	EncodeErrors  uint64 // packets that could not be encoded
 
-	TagErrors  uint64 // tags dropped: values that cannot be tags, panicking callables
-	LateTimers uint64 // timer uses after their request had ended (ignored)
+	TagErrors   uint64 // tags dropped: values that cannot be tags, panicking callables
+	LateTimers  uint64 // uses of a request or timer after the request had ended (ignored)
+	TimerMisuse uint64 // Start on a running timer, Stop on a stopped one (ignored)
+}
+
+// counters are the live counts of a Middleware or ScriptMonitor.
+type counters struct {
+	requests     atomic.Uint64
+	packets      atomic.Uint64
+	tooLarge     atomic.Uint64
+	encodeErrors atomic.Uint64
+	tagErrors    atomic.Uint64
+	lateTimers   atomic.Uint64
+	timerMisuse  atomic.Uint64
+}
+
+func (c *counters) addTo(s *Stats) {
+	s.Requests += c.requests.Load()
+	s.Packets += c.packets.Load()
+	s.TooLarge += c.tooLarge.Load()
+	s.EncodeErrors += c.encodeErrors.Load()
+	s.TagErrors += c.tagErrors.Load()
+	s.LateTimers += c.lateTimers.Load()
+	s.TimerMisuse += c.timerMisuse.Load()
 }

@@ -1,0 +1,99 @@
+package pynba_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/pynba-go/pynba"
+	"github.com/pynba-go/pynba/pinbatest"
+)
+
+// Monitor wraps the main handler; every request sends one packet, with the
+// timers started anywhere below it.
+func ExampleMonitor() {
+	pinba := pinbatest.NewServer() // stands in for a Pinba server
+	defer pinba.Close()
+
+	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := pynba.Timer(pynba.Tags{"group": "db", "op": "select"}).Start()
+		// ... query the database ...
+		t.Stop()
+		io.WriteString(w, "hello")
+	})
+	handler := pynba.Monitor(pinba.Addr(), pynba.WithHostname("web-1"))(hello)
+
+	handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "http://example.com/hello", nil))
+
+	p, _ := pinba.Next(time.Second)
+	fmt.Println(p.Hostname, p.ServerName, p.ScriptName, p.Status, p.DocumentSize)
+	for _, t := range p.Timers {
+		fmt.Println(t.HitCount, t.TagList)
+	}
+	// Output:
+	// web-1 example.com /hello 200 5
+	// 1 [{group db} {op select}]
+}
+
+// Timers with the same tags are sent as one timer, hits summed.
+func ExampleTimer() {
+	pinba := pinbatest.NewServer()
+	defer pinba.Close()
+	mw, _ := pynba.NewMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cache := pynba.Tags{"group": "cache"}
+		for range 3 {
+			pynba.Timer(cache).Start().Stop()
+		}
+		pynba.AddTimer(pynba.Tags{"group": "remote"}, 1500*time.Millisecond)
+	}), pinba.Addr())
+	defer mw.Close()
+
+	mw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+
+	p, _ := pinba.Next(time.Second)
+	for _, t := range p.Timers {
+		fmt.Println(t.Tags["group"], t.HitCount)
+	}
+	fmt.Println(p.Timers[1].Value)
+	// Output:
+	// cache 3
+	// remote 1
+	// 1.5
+}
+
+// Outside a request the proxy is harmless: timers are detached.
+func ExampleTime() {
+	pynba.Time(pynba.Tags{"step": "warm-up"}, func() {})
+	fmt.Println(pynba.Enabled())
+	// Output: false
+}
+
+func ExampleNewScriptMonitor() {
+	pinba := pinbatest.NewServer()
+	defer pinba.Close()
+
+	sm, err := pynba.NewScriptMonitor(pinba.Addr(), pynba.WithTags(pynba.Tags{"job": "import"}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pynba.SetScriptName("import")
+	pynba.Time(pynba.Tags{"step": "load"}, func() {})
+	sm.Close() // sends
+
+	p, _ := pinba.Next(time.Second)
+	fmt.Println(p.ScriptName, p.Tags["job"], p.Timers[0].Tags["step"])
+	// Output: import import load
+}
+
+func ExampleFlatten() {
+	pairs, err := pynba.Flatten(pynba.Tags{
+		"foo": "bar",
+		"baz": []string{"seq1", "seq2"},
+		"qux": map[string]any{"map1": "val1", "deep": map[string]int{"n": 1}},
+	})
+	fmt.Println(pairs, err)
+	// Output: [{baz seq1} {baz seq2} {foo bar} {qux.deep.n 1} {qux.map1 val1}] <nil>
+}

@@ -1,0 +1,263 @@
+package pynba
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// timerSlot is the storage of one timer. Slots belong to one collector for
+// its whole life and are reused across its requests; seq tells which timer a
+// slot holds now (0: none).
+type timerSlot struct {
+	c         *collector
+	seq       uint64
+	tags      Tags
+	elapsed   time.Duration
+	startedAt time.Duration
+	hits      uint32
+	running   bool
+	deleted   bool
+	data      any
+}
+
+// TimerRef is a timer of a request (pynba's Timer), as Timer returns it. It
+// is a small handle: copies refer to the same timer. Its methods are safe
+// for concurrent use. Once the timer's request has ended (or Flush has sent
+// it), the handle is stale: its methods do nothing, and the use is counted
+// in Stats.LateTimers and reported to the error handler.
+//
+// A timer's elapsed time adds up over its Start/Stop cycles, and each Start
+// counts one hit. A timer still running when the request ends is stopped
+// and sent; one never started, or deleted, is not sent. Timers with the
+// same tags (after flattening) are sent as one, their hits and times summed,
+// as the PHP extension does.
+//
+// The Tags map is kept, not copied, and read when the packet is built: a
+// map built once and reused costs nothing per timer, but changing it before
+// the request ends changes what is sent.
+type TimerRef struct {
+	s   *timerSlot
+	seq uint64
+}
+
+// Errors reported (wrapped) for timer misuse. The call does nothing.
+var (
+	ErrTimerRunning = errors.New("pynba: timer already running")
+	ErrTimerStopped = errors.New("pynba: timer not running")
+)
+
+// newTimer registers a new timer in c. Called with c.mu held.
+func (c *collector) newTimer(tags Tags) TimerRef {
+	var s *timerSlot
+	if n := len(c.spare); n > 0 {
+		s = c.spare[n-1]
+		c.spare = c.spare[:n-1]
+	} else {
+		s = &timerSlot{c: c}
+	}
+	c.seq++
+	*s = timerSlot{c: c, seq: c.seq, tags: tags}
+	c.slots = append(c.slots, s)
+	return TimerRef{s, c.seq}
+}
+
+// detachedTimer returns a timer that belongs to no request: it measures,
+// but what it measures is sent nowhere.
+func detachedTimer(tags Tags) TimerRef {
+	c := &collector{detached: true, active: true}
+	c.mu.Lock()
+	t := c.newTimer(tags)
+	c.mu.Unlock()
+	return t
+}
+
+// Timer registers a new timer with the request, not started (pynba's
+// timer(**tags)). Outside a running request it returns a detached timer.
+func (h Collector) Timer(tags Tags) TimerRef {
+	c := h.lock("Timer")
+	if c == nil {
+		return detachedTimer(tags)
+	}
+	t := c.newTimer(tags)
+	c.mu.Unlock()
+	return t
+}
+
+// AddTimer registers a stopped timer of one hit whose value is d, as PHP's
+// pinba_timer_add does.
+func (h Collector) AddTimer(tags Tags, d time.Duration) TimerRef {
+	c := h.lock("AddTimer")
+	if c == nil {
+		t := detachedTimer(tags)
+		t.s.elapsed, t.s.hits = max(d, 0), 1
+		return t
+	}
+	t := c.newTimer(tags)
+	t.s.elapsed, t.s.hits = max(d, 0), 1
+	c.mu.Unlock()
+	return t
+}
+
+// Time runs fn with a timer of the given tags running (pynba's `with
+// timer:`). The timer is stopped even when fn panics.
+func (h Collector) Time(tags Tags, fn func()) {
+	t := h.Timer(tags).Start()
+	defer t.Stop()
+	fn()
+}
+
+// lock returns t's slot locked when t is still current, nil otherwise.
+func (t TimerRef) lock(what string) *timerSlot {
+	s := t.s
+	if s == nil {
+		return nil
+	}
+	s.c.mu.Lock()
+	if s.seq != t.seq || s.seq == 0 {
+		s.c.mu.Unlock()
+		s.c.late(what)
+		return nil
+	}
+	return s
+}
+
+// Start starts the timer and returns it. Starting a running timer does
+// nothing and reports ErrTimerRunning.
+func (t TimerRef) Start() TimerRef {
+	now := mono()
+	s := t.lock("Timer.Start")
+	if s == nil {
+		return t
+	}
+	if s.running {
+		s.c.mu.Unlock()
+		s.c.misuse(ErrTimerRunning, s.tags)
+		return t
+	}
+	s.running = true
+	s.startedAt = now
+	s.hits++
+	s.c.mu.Unlock()
+	return t
+}
+
+// Stop stops the timer and returns it. Stopping a timer that is not running
+// does nothing and reports ErrTimerStopped.
+func (t TimerRef) Stop() TimerRef {
+	now := mono()
+	s := t.lock("Timer.Stop")
+	if s == nil {
+		return t
+	}
+	if !s.running {
+		s.c.mu.Unlock()
+		s.c.misuse(ErrTimerStopped, s.tags)
+		return t
+	}
+	s.running = false
+	s.elapsed += now - s.startedAt
+	s.c.mu.Unlock()
+	return t
+}
+
+func (c *collector) misuse(err error, tags Tags) {
+	if c.owner != nil {
+		c.owner.stats.timerMisuse.Add(1)
+		c.reportError(fmt.Errorf("%w (tags %v)", err, tags))
+	}
+}
+
+// Delete removes the timer from the request: it is not sent.
+func (t TimerRef) Delete() {
+	if s := t.lock("Timer.Delete"); s != nil {
+		s.deleted = true
+		s.running = false
+		s.c.mu.Unlock()
+	}
+}
+
+// Clone registers a new timer with the same tags, not started (pynba's
+// clone). Cloning a stale timer gives a detached one.
+func (t TimerRef) Clone() TimerRef {
+	s := t.lock("Timer.Clone")
+	if s == nil {
+		return detachedTimer(nil)
+	}
+	c := s.c
+	n := c.newTimer(s.tags)
+	c.mu.Unlock()
+	return n
+}
+
+// Elapsed returns the time measured so far, including the running cycle.
+func (t TimerRef) Elapsed() time.Duration {
+	now := mono()
+	s := t.lock("Timer.Elapsed")
+	if s == nil {
+		return 0
+	}
+	d := s.elapsed
+	if s.running {
+		d += now - s.startedAt
+	}
+	s.c.mu.Unlock()
+	return d
+}
+
+// Started reports whether the timer is running.
+func (t TimerRef) Started() bool {
+	s := t.lock("Timer.Started")
+	if s == nil {
+		return false
+	}
+	r := s.running
+	s.c.mu.Unlock()
+	return r
+}
+
+// Hits returns how many times the timer was started (1 for AddTimer).
+func (t TimerRef) Hits() uint32 {
+	s := t.lock("Timer.Hits")
+	if s == nil {
+		return 0
+	}
+	n := s.hits
+	s.c.mu.Unlock()
+	return n
+}
+
+// Tags returns the timer's tags, as given.
+func (t TimerRef) Tags() Tags {
+	s := t.lock("Timer.Tags")
+	if s == nil {
+		return nil
+	}
+	tags := s.tags
+	s.c.mu.Unlock()
+	return tags
+}
+
+// Data returns the user data set with SetData (pynba's timer.data). It is
+// never sent.
+func (t TimerRef) Data() any {
+	s := t.lock("Timer.Data")
+	if s == nil {
+		return nil
+	}
+	d := s.data
+	s.c.mu.Unlock()
+	return d
+}
+
+// SetData attaches user data to the timer. It is never sent.
+func (t TimerRef) SetData(v any) {
+	if s := t.lock("Timer.SetData"); s != nil {
+		s.data = v
+		s.c.mu.Unlock()
+	}
+}
+
+// Detached reports whether the timer belongs to no request (it was made
+// outside one): what it measures is sent nowhere.
+func (t TimerRef) Detached() bool { return t.s == nil || t.s.c.detached }
