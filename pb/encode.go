@@ -5,8 +5,9 @@
 // Record mirrors Pinba.Request field by field. Its Append method writes the
 // same bytes as proto.Marshal of the equivalent Request (see Record.Proto),
 // but into a caller's buffer, and it never writes a packet that pinba_engine
-// or pinba2 would drop: times that are negative, NaN or infinite are written
-// as 0, a hit count of 0 as 1, and a record whose arrays disagree in length
+// or pinba2 would drop: times that are negative, NaN, infinite or subnormal
+// are written as 0, a hit count of 0 as 1, a status of 4294967295 as
+// 4294967294, and a record whose arrays disagree in length
 // or whose dictionary indexes are out of range is refused with an error.
 package pb
 
@@ -107,14 +108,27 @@ func (r *Record) Reset() {
 	}
 }
 
+// smallestNormal is the smallest positive normal float32.
+var smallestNormal = math.Float32frombits(0x00800000)
+
 // Seconds is the time value Pinba servers accept for f: f itself when it is
-// a finite number that is not negative, 0 otherwise (NaN, infinities,
-// negatives and -0). Both servers drop a packet holding any of those.
+// a finite normal number that is not negative, 0 otherwise (NaN,
+// infinities, negatives, -0, and subnormals below 1.18e-38, which pinba2
+// drops). Both servers drop a packet holding any of those.
 func Seconds(f float32) float32 {
-	if f > 0 && f <= math.MaxFloat32 {
+	if f >= smallestNormal && f <= math.MaxFloat32 {
 		return f
 	}
 	return 0
+}
+
+// Status is the status Pinba servers accept for s: s, or 4294967294 when s
+// is 4294967295, which pinba2 drops.
+func Status(s uint32) uint32 {
+	if s == math.MaxUint32 {
+		return math.MaxUint32 - 1
+	}
+	return s
 }
 
 // HitCount is the hit count Pinba servers accept for n: n, or 1 when n is 0
@@ -230,7 +244,7 @@ func (r *Record) appendChecked(b []byte) []byte {
 		b = appendString(b, FieldDictionary, s)
 	}
 	if r.HasStatus {
-		b = appendUint(b, FieldStatus, r.Status)
+		b = appendUint(b, FieldStatus, Status(r.Status))
 	}
 	if r.HasMemoryFootprint {
 		b = appendUint(b, FieldMemoryFootprint, r.MemoryFootprint)
@@ -292,7 +306,7 @@ func (r *Record) Proto() *Request {
 		m.TimerHitCount = append(m.TimerHitCount, HitCount(v))
 	}
 	if r.HasStatus {
-		m.Status = proto.Uint32(r.Status)
+		m.Status = proto.Uint32(Status(r.Status))
 	}
 	if r.HasMemoryFootprint {
 		m.MemoryFootprint = proto.Uint32(r.MemoryFootprint)

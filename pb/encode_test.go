@@ -126,12 +126,12 @@ func shapes() map[string]Record {
 		"unicode": {Hostname: "хост", ServerName: "例え.jp", ScriptName: "/päth/✓", Dictionary: []string{"ключ", "値"},
 			TimerHitCount: []uint32{1}, TimerValue: []float32{1}, TimerTagCount: []uint32{1}, TimerTagName: []uint32{0}, TimerTagValue: []uint32{1}},
 		"empty strings": {Dictionary: []string{"", ""}, TagName: []uint32{0}, TagValue: []uint32{1}, Schema: "", HasSchema: true},
-		"request tags": {Hostname: "h", Dictionary: []string{"dc", "eu", "app", "shop"}, TagName: []uint32{2, 0}, TagValue: []uint32{3, 1}},
+		"request tags":  {Hostname: "h", Dictionary: []string{"dc", "eu", "app", "shop"}, TagName: []uint32{2, 0}, TagValue: []uint32{3, 1}},
 		"max uint32": {RequestCount: math.MaxUint32, DocumentSize: math.MaxUint32, MemoryPeak: math.MaxUint32,
 			Status: math.MaxUint32, HasStatus: true, MemoryFootprint: math.MaxUint32, HasMemoryFootprint: true,
 			Dictionary: []string{"a"}, TimerHitCount: []uint32{math.MaxUint32}, TimerValue: []float32{math.MaxFloat32},
 			TimerTagCount: []uint32{1}, TimerTagName: []uint32{0}, TimerTagValue: []uint32{0}},
-		"clamped": {RequestTime: float32(math.NaN()), RUUtime: float32(math.Inf(1)), RUStime: -1,
+		"clamped": {RequestTime: float32(math.NaN()), RUUtime: float32(math.Inf(1)), RUStime: math.Float32frombits(1), HasStatus: true, Status: math.MaxUint32,
 			Dictionary: []string{"a", "b"}, TimerHitCount: []uint32{0, 3}, TimerValue: []float32{float32(math.Inf(-1)), float32(math.Copysign(0, -1))},
 			TimerTagCount: []uint32{1, 1}, TimerTagName: []uint32{0, 0}, TimerTagValue: []uint32{1, 0},
 			TimerRUUtime: []float32{-2, 0.5}, TimerRUStime: []float32{float32(math.NaN()), 0.25}},
@@ -200,6 +200,9 @@ func TestAppendCleansWhatServersDrop(t *testing.T) {
 		if v != 0 || math.Signbit(float64(v)) {
 			t.Errorf("%s = %v, want +0", name, v)
 		}
+	}
+	if m.GetStatus() != math.MaxUint32-1 {
+		t.Errorf("status %d, want 4294967294", m.GetStatus())
 	}
 	if m.TimerHitCount[0] != 1 || m.TimerHitCount[1] != 3 {
 		t.Errorf("hit counts %v, want [1 3]", m.TimerHitCount)
