@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pynba-go/pynba/pb"
@@ -11,9 +12,10 @@ import (
 
 // Packet is one received datagram, decoded. Times are seconds, as sent.
 // Dictionary indexes are resolved: a tag whose index is out of range has the
-// name or value "<bad index N>" (Validate reports it).
+// name or value "<bad index N>", and one whose name or value is missing
+// (arrays of different lengths) has "<missing>" (Validate reports both).
 type Packet struct {
-	Raw  []byte   // the datagram as received
+	Raw  []byte   // the datagram as received (a nested request's own bytes, within its parent's Raw)
 	From net.Addr // the sender (nil for Decode)
 	Err  error    // the decoding error, if the bytes are not a Pinba.Request
 
@@ -88,11 +90,36 @@ func Decode(b []byte) *Packet {
 		p.Err = fmt.Errorf("pinbatest: not a Pinba.Request: %w", err)
 		return p
 	}
-	fill(p, m)
+	fill(p, m, p.Raw)
 	return p
 }
 
-func fill(p *Packet, m *pb.Request) {
+// nestedRaw returns the bytes of each nested request (field 18) of the
+// encoded request b, in wire order.
+func nestedRaw(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return out
+		}
+		b = b[n:]
+		if num == pb.FieldRequests && typ == protowire.BytesType {
+			if v, vn := protowire.ConsumeBytes(b); vn >= 0 {
+				out = append(out, v)
+			}
+		}
+		vn := protowire.ConsumeFieldValue(num, typ, b)
+		if vn < 0 {
+			return out
+		}
+		b = b[vn:]
+	}
+	return out
+}
+
+// fill sets p's fields from m, decoded from raw.
+func fill(p *Packet, m *pb.Request, raw []byte) {
 	p.Request = m
 	p.Hostname = m.GetHostname()
 	p.ServerName = m.GetServerName()
@@ -113,15 +140,15 @@ func fill(p *Packet, m *pb.Request) {
 		}
 		return fmt.Sprintf("<bad index %d>", i)
 	}
-	at := func(s []uint32, i int) uint32 {
+	at := func(s []uint32, i int) string {
 		if i < len(s) {
-			return s[i]
+			return word(s[i])
 		}
-		return 1 << 31
+		return "<missing>"
 	}
 	p.Tags = map[string]string{}
 	for i := range max(len(m.TagName), len(m.TagValue)) {
-		t := Tag{word(at(m.TagName, i)), word(at(m.TagValue, i))}
+		t := Tag{at(m.TagName, i), at(m.TagValue, i)}
 		p.TagList = append(p.TagList, t)
 		p.Tags[t.Name] = t.Value
 	}
@@ -142,7 +169,7 @@ func fill(p *Packet, m *pb.Request) {
 				if next >= len(m.TimerTagName) && next >= len(m.TimerTagValue) {
 					break
 				}
-				tag := Tag{word(at(m.TimerTagName, next)), word(at(m.TimerTagValue, next))}
+				tag := Tag{at(m.TimerTagName, next), at(m.TimerTagValue, next)}
 				t.TagList = append(t.TagList, tag)
 				t.Tags[tag.Name] = tag.Value
 				next++
@@ -150,9 +177,13 @@ func fill(p *Packet, m *pb.Request) {
 		}
 		p.Timers = append(p.Timers, t)
 	}
-	for _, c := range m.Requests {
+	raws := nestedRaw(raw)
+	for i, c := range m.Requests {
 		cp := &Packet{}
-		fill(cp, c)
+		if i < len(raws) {
+			cp.Raw = raws[i]
+		}
+		fill(cp, c, cp.Raw)
 		p.Requests = append(p.Requests, cp)
 	}
 }

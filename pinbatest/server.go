@@ -109,14 +109,17 @@ func (s *Server) Port() int { return s.conn.LocalAddr().(*net.UDPAddr).Port }
 // taken are dropped. Close may be called more than once.
 func (s *Server) Close() {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
+	first := !s.closed
+	if first {
+		s.closed = true
+		close(s.arrived) // wake waiters: Wait sees closed and returns
+		s.arrived = make(chan struct{})
 	}
-	s.closed = true
 	s.mu.Unlock()
-	s.conn.Close()
-	<-s.done
+	if first {
+		s.conn.Close()
+	}
+	<-s.done // a concurrent second Close also returns only once the reader ended
 }
 
 // Received returns how many datagrams the server has received in all,
@@ -138,8 +141,12 @@ func (s *Server) Next(timeout time.Duration) (*Packet, error) {
 }
 
 // Wait returns the n oldest packets not yet taken, waiting up to timeout for
-// them to arrive. On a timeout it takes nothing and says how many it had.
+// them to arrive. On a timeout, or once the server is closed, it takes
+// nothing and says how many it had. For n <= 0 it returns an empty slice.
 func (s *Server) Wait(n int, timeout time.Duration) ([]*Packet, error) {
+	if n <= 0 {
+		return []*Packet{}, nil
+	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -150,8 +157,11 @@ func (s *Server) Wait(n int, timeout time.Duration) ([]*Packet, error) {
 			s.mu.Unlock()
 			return out, nil
 		}
-		have, arrived := len(s.queue), s.arrived
+		have, arrived, closed := len(s.queue), s.arrived, s.closed
 		s.mu.Unlock()
+		if closed {
+			return nil, fmt.Errorf("pinbatest: server closed while waiting for %d packets, %d arrived", n, have)
+		}
 		select {
 		case <-arrived:
 		case <-deadline.C:
