@@ -111,10 +111,11 @@ func (r *Record) Reset() {
 // smallestNormal is the smallest positive normal float32.
 var smallestNormal = math.Float32frombits(0x00800000)
 
-// Seconds is the time value Pinba servers accept for f: f itself when it is
-// a finite normal number that is not negative, 0 otherwise (NaN,
-// infinities, negatives, -0, and subnormals below 1.18e-38, which pinba2
-// drops). Both servers drop a packet holding any of those.
+// Seconds is the time value Pinba servers read right for f: f itself when
+// it is a finite normal number that is not negative, 0 otherwise (NaN,
+// infinities, negatives, -0, and subnormals below 1.18e-38). pinba2 drops a
+// packet whose timer value is any of those, or whose times are NaN,
+// infinite or subnormal; pinba_engine reads them as garbage or 0.
 func Seconds(f float32) float32 {
 	if f >= smallestNormal && f <= math.MaxFloat32 {
 		return f
