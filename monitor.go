@@ -157,6 +157,9 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		c.schema = "http"
 	}
+	// The script name until the handler returns (what a Flush sends);
+	// WithScriptName is asked after the handler, when r.Pattern is known.
+	c.scriptName = k.cfg.prefix + r.URL.Path
 	c.mu.Unlock()
 
 	h := Collector{c, epoch}
