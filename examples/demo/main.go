@@ -73,7 +73,14 @@ func run(out io.Writer, n int, also string) error {
 	mw, err := pynba.NewMiddleware(app(), servers,
 		pynba.WithHostname("demo-host"),
 		pynba.WithTags(pynba.Tags{"app": "demo"}),
-		pynba.WithScriptName(func(r *http.Request) string { return r.Pattern }))
+		// One report line per route, not per URL; requests no route
+		// matched share one line.
+		pynba.WithScriptName(func(r *http.Request) string {
+			if r.Pattern == "" {
+				return "(no route)"
+			}
+			return r.Pattern
+		}))
 	if err != nil {
 		return err
 	}
