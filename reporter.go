@@ -2,38 +2,110 @@ package pynba
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 )
 
-// Reporter sends packets to Pinba servers over one unconnected UDP socket.
-// (Interim version: synchronous only.)
+// maxServers is how many servers a servers string may name, as in PHP's
+// pinba.server.
+const maxServers = 8
+
+// resolveTimeout bounds one name lookup.
+const resolveTimeout = 5 * time.Second
+
+// Reporter sends Pinba packets, as UDP datagrams, to one or more Pinba
+// servers. Every server gets the same datagram, written from one
+// unconnected UDP socket (two, IPv4 and IPv6, on a system without
+// dual-stack sockets). A Reporter never fails its caller nor makes it wait
+// for a name lookup: what it cannot send it counts (see Stats) and hands
+// to the error handler (WithErrorHandler) as a *SendError or *ResolveError.
+//
+// Server names are looked up when the Reporter is created and again every
+// resolve interval (WithResolveInterval, default 60 s) by a background
+// goroutine (all names at once, each lookup in a goroutine of its own that
+// ends with it), never while sending. Of the addresses a lookup returns, the
+// first IPv4 address is used, else the first IPv6 one: Pinba servers
+// commonly listen on IPv4 only, and a UDP sender is never told that nobody
+// listens. A name never resolved is skipped; a name that stops resolving
+// keeps its last address.
+//
+// With WithAsync, Send only copies the packet into a pooled buffer on a
+// queue, and one background goroutine writes it.
+//
+// A Reporter is safe for concurrent use. Close it when done: Close sends
+// what the async queue holds, and stops every goroutine the Reporter
+// started. The options that apply are WithErrorHandler,
+// WithResolveInterval, WithResolver, WithMaxPacketSize and WithAsync.
 type Reporter struct {
 	cfg     *config
+	servers []server // as parsed; never changed
 	conn    *net.UDPConn
-	servers []server
-	addrs   atomic.Pointer[[]netip.AddrPort]
+	conn6   *net.UDPConn // IPv6 socket when conn cannot send to IPv6, else nil
+
+	// addrs holds one address per server, in the order of servers; the
+	// zero AddrPort for a name not resolved yet. The slice is never
+	// modified once stored: the resolver stores a new one.
+	addrs atomic.Pointer[[]netip.AddrPort]
 
 	sent, sendErrors, unresolved, resolveErrors, tooLarge, queueDropped atomic.Uint64
 
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	closed atomic.Bool
+
+	// Async mode. mu is read-locked by Send around its enqueue and locked
+	// by Close around closing queue, so no Send ever sends on a closed
+	// channel.
+	mu       sync.RWMutex
+	queue    chan *[]byte
+	bufs     sync.Pool // of *[]byte
+	senderWG sync.WaitGroup
+
+	ctx       context.Context // canceled by Close: stops lookups
+	cancel    context.CancelFunc
+	resolveWG sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
+// server is one entry of the servers string.
 type server struct {
-	host string
+	name string     // normalized "host:port" or "[v6]:port"
+	host string     // the name to look up; "" for an IP literal
+	ip   netip.Addr // the IP literal, unmapped (invalid for names)
 	port uint16
-	ip   netip.Addr // valid for IP literals
 }
 
-// NewReporter parses servers and opens the socket.
+// listenUDP opens the Reporter's socket; tests replace it to act out a
+// system without dual-stack sockets.
+var listenUDP = func(network string) (*net.UDPConn, error) {
+	return net.ListenUDP(network, nil)
+}
+
+// NewReporter returns a Reporter sending to servers, written as PHP's
+// pinba.server is: up to 8 entries separated by commas and/or white space
+// (unlike PHP, "a, b" is both a and b), each "host", "host:port", "[ipv6]"
+// or "[ipv6]:port", where host is a name or an IP address. The port
+// defaults to DefaultPort (30002). A bare IPv6 address is accepted only
+// when it cannot be read as an address and a port ("::1" is, "::1:30002"
+// is not); brackets are always safe. An entry given twice (after
+// normalization, as Servers lists them) is sent to once.
+//
+// NewReporter returns an error for a malformed servers string, naming the
+// bad entry, for a bad option, and for a socket it cannot open. A name
+// that cannot be resolved is not an error: it is counted in
+// Stats.ResolveErrors, reported to the error handler and skipped until a
+// lookup succeeds (the next is one resolve interval later). NewReporter
+// looks names up before returning, all at once, and waits at most 5 s for
+// them.
 func NewReporter(servers string, opts ...Option) (*Reporter, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
@@ -43,104 +115,223 @@ func NewReporter(servers string, opts ...Option) (*Reporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenUDP("udp", nil)
+	conn, conn6, err := openSockets(list)
 	if err != nil {
-		return nil, fmt.Errorf("pynba: open UDP socket: %w", err)
+		return nil, err
 	}
-	r := &Reporter{cfg: cfg, conn: conn, servers: list, stop: make(chan struct{})}
-	r.resolve()
-	needDNS := false
-	for _, s := range list {
-		if !s.ip.IsValid() {
-			needDNS = true
+	r := &Reporter{cfg: cfg, servers: list, conn: conn, conn6: conn6}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.bufs.New = func() any {
+		b := make([]byte, 0, 1024)
+		return &b
+	}
+
+	addrs := make([]netip.AddrPort, len(list))
+	hasNames := false
+	for i, s := range list {
+		if s.host == "" {
+			addrs[i] = netip.AddrPortFrom(s.ip, s.port)
+		} else {
+			hasNames = true
 		}
 	}
-	if needDNS {
-		r.wg.Add(1)
-		go r.refresh()
+	r.addrs.Store(&addrs)
+	if hasNames {
+		r.resolve()
+		r.resolveWG.Add(1)
+		go r.refreshLoop()
+	}
+	if cfg.asyncQueue > 0 {
+		r.queue = make(chan *[]byte, cfg.asyncQueue)
+		r.senderWG.Add(1)
+		go r.sendLoop()
 	}
 	return r, nil
 }
 
+// openSockets opens the unconnected UDP socket. Go makes it dual-stack
+// where the system can; where it cannot and the socket is IPv4-only, a
+// second, IPv6 socket serves the servers that may have IPv6 addresses (if
+// even that fails, sends to them fail and are counted).
+func openSockets(list []server) (conn, conn6 *net.UDPConn, err error) {
+	conn, err = listenUDP("udp")
+	if err != nil {
+		return nil, nil, fmt.Errorf("pynba: open UDP socket: %w", err)
+	}
+	la, ok := conn.LocalAddr().(*net.UDPAddr)
+	if !ok || la.IP.To4() == nil {
+		return conn, nil, nil // an IPv6 socket: dual-stack
+	}
+	for _, s := range list {
+		if s.host != "" || s.ip.Is6() {
+			if c6, err := listenUDP("udp6"); err == nil {
+				conn6 = c6
+			}
+			break
+		}
+	}
+	return conn, conn6, nil
+}
+
+// parseServers splits and parses a servers string.
 func parseServers(s string) ([]server, error) {
-	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 	if len(fields) == 0 {
 		return nil, fmt.Errorf("pynba: no Pinba server in %q", s)
 	}
-	if len(fields) > 8 {
-		return nil, fmt.Errorf("pynba: %d Pinba servers in %q, at most 8", len(fields), s)
+	var list []server
+	for i, f := range fields {
+		if i == maxServers {
+			return nil, fmt.Errorf("pynba: bad Pinba server %q: more than %d servers in %q", f, maxServers, s)
+		}
+		sv, err := parseServer(f)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(list, func(o server) bool { return o.name == sv.name }) {
+			list = append(list, sv)
+		}
 	}
-	var out []server
-	for _, f := range fields {
-		host, port := f, strconv.Itoa(DefaultPort)
-		if strings.HasPrefix(f, "[") {
-			i := strings.IndexByte(f, ']')
-			if i < 0 {
-				return nil, fmt.Errorf("pynba: bad Pinba server %q: missing ']'", f)
-			}
-			host = f[1:i]
-			rest := f[i+1:]
-			if rest != "" {
-				if !strings.HasPrefix(rest, ":") {
-					return nil, fmt.Errorf("pynba: bad Pinba server %q", f)
-				}
-				port = rest[1:]
-			}
-		} else if i := strings.LastIndexByte(f, ':'); i >= 0 {
-			if strings.Count(f, ":") > 1 {
-				return nil, fmt.Errorf("pynba: bad Pinba server %q: IPv6 addresses go in brackets", f)
-			}
-			host, port = f[:i], f[i+1:]
-		}
-		p, err := strconv.Atoi(port)
-		if err != nil || p < 1 || p > 65535 {
-			return nil, fmt.Errorf("pynba: bad Pinba server %q: port out of range", f)
-		}
-		if host == "" {
-			return nil, fmt.Errorf("pynba: bad Pinba server %q: no host", f)
-		}
-		sv := server{host: host, port: uint16(p)}
-		if ip, err := netip.ParseAddr(host); err == nil {
-			sv.ip = ip
-		}
-		out = append(out, sv)
-	}
-	return out, nil
+	return list, nil
 }
 
-func (r *Reporter) resolve() {
-	addrs := make([]netip.AddrPort, len(r.servers))
-	for i, s := range r.servers {
-		if s.ip.IsValid() {
-			addrs[i] = netip.AddrPortFrom(s.ip, s.port)
-			continue
+// parseServer parses one entry: "host", "host:port", "[ip]", "[ip]:port",
+// or a bare IPv6 address that cannot be read as address:port.
+func parseServer(f string) (server, error) {
+	bad := func(format string, args ...any) (server, error) {
+		return server{}, fmt.Errorf("pynba: bad Pinba server %q: %s", f, fmt.Sprintf(format, args...))
+	}
+	var host, port string
+	hasPort, bracketed := false, false
+	switch {
+	case strings.HasPrefix(f, "["):
+		end := strings.IndexByte(f, ']')
+		if end < 0 {
+			return bad("missing ']'")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		var ips []netip.Addr
+		host, bracketed = f[1:end], true
+		if rest := f[end+1:]; rest != "" {
+			if rest[0] != ':' {
+				return bad("unexpected %q after ']'", rest)
+			}
+			port, hasPort = rest[1:], true
+		}
+	case strings.ContainsAny(f, "[]"):
+		return bad("unbalanced brackets")
+	case strings.Contains(f, "://"):
+		return bad("a server is host:port, without a scheme")
+	case strings.Count(f, ":") > 1: // a bare IPv6 address, perhaps with a port
+		ip, err := netip.ParseAddr(f)
+		i := strings.LastIndexByte(f, ':')
+		h, p := f[:i], f[i+1:]
+		if hip, herr := netip.ParseAddr(h); herr == nil && hip.Is6() && isDigits(p) {
+			if err == nil {
+				return bad("ambiguous: write [%s]:%d for the address, or [%s]:%s for a port", ip, DefaultPort, h, p)
+			}
+			return bad("IPv6 addresses go in brackets: write [%s]:%s", h, p)
+		}
+		if err != nil {
+			return bad("not an IP address (IPv6 addresses go in brackets, as [::1]:%d)", DefaultPort)
+		}
+		host = f
+	default:
+		host = f
+		if i := strings.IndexByte(f, ':'); i >= 0 {
+			host, port, hasPort = f[:i], f[i+1:], true
+		}
+	}
+
+	p := uint64(DefaultPort)
+	if hasPort {
+		if port == "" {
+			return bad("missing port after ':'")
+		}
+		if !isDigits(port) {
+			return bad("bad port %q", port)
+		}
 		var err error
-		if r.cfg.resolver != nil {
-			ips, err = r.cfg.resolver(ctx, s.host)
-		} else {
-			ips, err = net.DefaultResolver.LookupNetIP(ctx, "ip", s.host)
+		p, err = strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 {
+			return bad("port out of range (1 to 65535)")
 		}
-		cancel()
-		if err != nil || len(ips) == 0 {
-			r.resolveErrors.Add(1)
-			r.cfg.reportError(fmt.Errorf("pynba: resolve %q: %v", s.host, err))
-			continue
-		}
-		addrs[i] = netip.AddrPortFrom(ips[0].Unmap(), s.port)
 	}
-	r.addrs.Store(&addrs)
+	if host == "" {
+		return bad("missing host")
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ip = ip.Unmap()
+		return server{
+			name: netip.AddrPortFrom(ip, uint16(p)).String(),
+			ip:   ip,
+			port: uint16(p),
+		}, nil
+	}
+	if bracketed {
+		return bad("%q in brackets is not an IP address", host)
+	}
+	if !validHostname(host) {
+		return bad("%q is not an IP address or host name", host)
+	}
+	host = strings.ToLower(host)
+	return server{
+		name: host + ":" + strconv.FormatUint(p, 10),
+		host: host,
+		port: uint16(p),
+	}, nil
 }
 
-func (r *Reporter) refresh() {
-	defer r.wg.Done()
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validHostname says whether h is a DNS name: labels of 1 to 63 letters,
+// digits, '-' or '_', at most 253 bytes, an optional final dot, and a last
+// label that is not all digits (so "127.0.0.256" is refused, not looked
+// up).
+func validHostname(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	last := ""
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+		last = label
+	}
+	return !isDigits(last)
+}
+
+// Servers returns the servers sent to, normalized as "host:port" or
+// "[ipv6]:port", in the order given, without duplicates.
+func (r *Reporter) Servers() []string {
+	out := make([]string, len(r.servers))
+	for i, s := range r.servers {
+		out[i] = s.name
+	}
+	return out
+}
+
+// refreshLoop looks names up again every resolve interval until Close.
+func (r *Reporter) refreshLoop() {
+	defer r.resolveWG.Done()
 	t := time.NewTicker(r.cfg.resolveInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-r.stop:
+		case <-r.ctx.Done():
 			return
 		case <-t.C:
 			r.resolve()
@@ -148,34 +339,183 @@ func (r *Reporter) refresh() {
 	}
 }
 
-// Send writes pkt to every server. It never blocks on DNS and never fails.
+// resolve looks up every name, each once and all at once, then publishes
+// a new address slice. A failed lookup keeps the server's previous address.
+// Only one resolve runs at a time (NewReporter's, then refreshLoop's).
+func (r *Reporter) resolve() {
+	type result struct {
+		host string
+		addr netip.Addr
+		err  error
+	}
+	var results []result
+	for _, s := range r.servers {
+		if s.host != "" && !slices.ContainsFunc(results, func(x result) bool { return x.host == s.host }) {
+			results = append(results, result{host: s.host})
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			results[i].addr, results[i].err = r.lookup(results[i].host)
+		})
+	}
+	wg.Wait()
+	if r.ctx.Err() != nil {
+		return // closing: lookups were canceled, not failed
+	}
+
+	old := *r.addrs.Load()
+	next := slices.Clone(old)
+	for i, s := range r.servers {
+		for _, res := range results {
+			if res.host == s.host && res.err == nil {
+				next[i] = netip.AddrPortFrom(res.addr, s.port)
+			}
+		}
+	}
+	if !slices.Equal(next, old) {
+		r.addrs.Store(&next)
+	}
+	for _, res := range results {
+		if res.err != nil {
+			r.resolveErrors.Add(1)
+			r.cfg.reportError(&ResolveError{Host: res.host, Err: res.err})
+		}
+	}
+}
+
+// lookup resolves host with the configured resolver and picks the first
+// IPv4 address, else the first IPv6 address.
+func (r *Reporter) lookup(host string) (netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, resolveTimeout)
+	defer cancel()
+	var ips []netip.Addr
+	var err error
+	if r.cfg.resolver != nil {
+		ips, err = r.cfg.resolver(ctx, host)
+	} else {
+		ips, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	}
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var v6 netip.Addr
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		if ip.Is4() {
+			return ip, nil
+		}
+		if ip.Is6() && !v6.IsValid() {
+			v6 = ip
+		}
+	}
+	if v6.IsValid() {
+		return v6, nil
+	}
+	return netip.Addr{}, errNoAddress
+}
+
+// Send sends pkt, a Pinba datagram, to every server. It never blocks on a
+// name lookup and never fails: a packet over the size limit
+// (WithMaxPacketSize) is sent to no server and counts as Stats.TooLarge; a
+// server without an address counts as Stats.Unresolved; a write the system
+// refuses counts as Stats.SendErrors; each is reported to the error handler
+// as a *SendError. Every datagram written counts as Stats.Sent.
+//
+// In async mode (WithAsync), Send copies pkt into the queue and returns; a
+// full queue drops the packet (Stats.QueueDropped, reported as ErrQueueFull).
+// Send does not keep pkt. Sync Send allocates nothing unless it reports an
+// error, nor does async Send once its buffer pool is warm.
+//
+// After Close, Send sends nothing, counts one Stats.SendErrors per server
+// (the datagrams the closed socket did not send) and reports nothing.
 func (r *Reporter) Send(pkt []byte) {
-	if len(pkt) > r.cfg.maxPacketSize {
-		r.tooLarge.Add(1)
-		r.cfg.reportError(fmt.Errorf("pynba: packet of %d bytes over the %d-byte limit: not sent", len(pkt), r.cfg.maxPacketSize))
+	if r.closed.Load() {
+		r.sendErrors.Add(uint64(len(r.servers)))
 		return
 	}
-	for _, a := range *r.addrs.Load() {
+	if len(pkt) > r.cfg.maxPacketSize {
+		r.tooLarge.Add(1)
+		if r.cfg.errorHandler != nil {
+			r.cfg.errorHandler(&SendError{Size: len(pkt), Limit: r.cfg.maxPacketSize, Err: ErrTooLarge})
+		}
+		return
+	}
+	if r.queue == nil {
+		r.write(pkt)
+		return
+	}
+
+	bp := r.bufs.Get().(*[]byte)
+	*bp = append((*bp)[:0], pkt...)
+	r.mu.RLock()
+	if r.closed.Load() { // Close ran since the check above
+		r.mu.RUnlock()
+		r.bufs.Put(bp)
+		r.sendErrors.Add(uint64(len(r.servers)))
+		return
+	}
+	select {
+	case r.queue <- bp:
+		r.mu.RUnlock()
+	default:
+		r.mu.RUnlock()
+		r.bufs.Put(bp)
+		r.queueDropped.Add(1)
+		if r.cfg.errorHandler != nil {
+			r.cfg.errorHandler(&SendError{Size: len(pkt), Err: ErrQueueFull})
+		}
+	}
+}
+
+// write writes pkt to every server's current address.
+func (r *Reporter) write(pkt []byte) {
+	addrs := *r.addrs.Load()
+	for i, a := range addrs {
 		if !a.IsValid() {
 			r.unresolved.Add(1)
+			if r.cfg.errorHandler != nil {
+				r.cfg.errorHandler(&SendError{Server: r.servers[i].name, Size: len(pkt), Err: ErrUnresolved})
+			}
 			continue
 		}
-		if _, err := r.conn.WriteToUDPAddrPort(pkt, a); err != nil {
+		conn := r.conn
+		if r.conn6 != nil && a.Addr().Is6() {
+			conn = r.conn6
+		}
+		if _, err := conn.WriteToUDPAddrPort(pkt, a); err != nil {
 			r.sendErrors.Add(1)
-			r.cfg.reportError(fmt.Errorf("pynba: send to %v: %w", a, err))
+			// A sync Send racing with Close meets the closed socket:
+			// counted as after Close, not reported.
+			if r.cfg.errorHandler != nil && !(r.closed.Load() && errors.Is(err, net.ErrClosed)) {
+				r.cfg.errorHandler(&SendError{Server: r.servers[i].name, Addr: a, Size: len(pkt), Err: err})
+			}
 			continue
 		}
 		r.sent.Add(1)
 	}
 }
 
-// Stats returns the reporter's counts.
+// sendLoop writes the queued packets until Close closes the queue, and
+// then what is left in it.
+func (r *Reporter) sendLoop() {
+	defer r.senderWG.Done()
+	for bp := range r.queue {
+		r.write(*bp)
+		r.bufs.Put(bp)
+	}
+}
+
+// Stats returns the reporter's counts: Sent, SendErrors, Unresolved,
+// ResolveErrors, TooLarge and QueueDropped (the other fields are zero).
 func (r *Reporter) Stats() Stats {
 	var s Stats
 	r.addStats(&s)
 	return s
 }
 
+// addStats adds the reporter's counts into s.
 func (r *Reporter) addStats(s *Stats) {
 	s.Sent += r.sent.Load()
 	s.SendErrors += r.sendErrors.Load()
@@ -185,13 +525,33 @@ func (r *Reporter) addStats(s *Stats) {
 	s.QueueDropped += r.queueDropped.Load()
 }
 
-// Close stops the reporter.
+// Close sends what the async queue holds, stops the Reporter's goroutines
+// (cancelling a lookup in progress) and closes its socket. When it returns,
+// no goroutine of the Reporter remains. Later calls do nothing and return
+// the first call's result; Send after Close only counts (see Send).
+//
+// A Resolver given with WithResolver must return once its context is
+// canceled, or Close waits for it.
 func (r *Reporter) Close() error {
-	var err error
-	r.once.Do(func() {
-		close(r.stop)
-		r.wg.Wait()
-		err = r.conn.Close()
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed.Store(true)
+		if r.queue != nil {
+			close(r.queue)
+		}
+		r.mu.Unlock()
+		r.senderWG.Wait() // the queue is drained
+
+		r.cancel()
+		r.resolveWG.Wait()
+
+		err := r.conn.Close()
+		if r.conn6 != nil {
+			err = errors.Join(err, r.conn6.Close())
+		}
+		if err != nil {
+			r.closeErr = fmt.Errorf("pynba: close UDP socket: %w", err)
+		}
 	})
-	return err
+	return r.closeErr
 }

@@ -1,0 +1,934 @@
+package pynba
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pynba-go/pynba/pb"
+	"github.com/pynba-go/pynba/pinbatest"
+)
+
+const repWait = 2 * time.Second
+
+// repPacket returns a valid Pinba packet for script, padded to size bytes
+// when size > 0.
+func repPacket(tb testing.TB, script string, size int) []byte {
+	tb.Helper()
+	rec := pb.Record{Hostname: "reporter.test", ServerName: "srv", ScriptName: script, RequestCount: 1}
+	pkt, err := rec.Append(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if size > 0 {
+		// script_name grows from len(script) to L bytes; its length
+		// prefix takes 2 bytes from 128 on.
+		rec.ScriptName += strings.Repeat("x", size-len(pkt)-1)
+		if pkt, err = rec.Append(nil); err != nil || len(pkt) != size {
+			tb.Fatalf("packet of %d bytes (%v), want %d", len(pkt), err, size)
+		}
+	}
+	return pkt
+}
+
+func newRepReporter(tb testing.TB, servers string, opts ...Option) *Reporter {
+	tb.Helper()
+	r, err := NewReporter(servers, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	return r
+}
+
+func newRepServer(tb testing.TB) *pinbatest.Server {
+	srv := pinbatest.NewServer()
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// newRepServer6 starts a pinbatest server on [::1], or skips the test if
+// ::1 cannot be bound.
+func newRepServer6(tb testing.TB) (srv *pinbatest.Server) {
+	tb.Helper()
+	func() {
+		defer func() {
+			if e := recover(); e != nil {
+				tb.Skipf("no IPv6 loopback: %v", e)
+			}
+		}()
+		srv = pinbatest.NewServer6()
+	}()
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// repDNS resolves the names it was told, and fails for all others.
+type repDNS struct {
+	mu    sync.Mutex
+	names map[string][]netip.Addr
+	calls atomic.Int64
+}
+
+func newRepDNS() *repDNS { return &repDNS{names: map[string][]netip.Addr{}} }
+
+func (d *repDNS) set(host string, addrs ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(addrs) == 0 {
+		delete(d.names, host)
+		return
+	}
+	d.names[host] = nil
+	for _, a := range addrs {
+		d.names[host] = append(d.names[host], netip.MustParseAddr(a))
+	}
+}
+
+func (d *repDNS) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	d.calls.Add(1)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if a, ok := d.names[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// repErrLog records what the error handler hears.
+type repErrLog struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (l *repErrLog) handle(err error) {
+	l.mu.Lock()
+	l.errs = append(l.errs, err)
+	l.mu.Unlock()
+}
+
+func (l *repErrLog) all() []error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]error(nil), l.errs...)
+}
+
+func repSendErrors(errs []error, target error) []*SendError {
+	var out []*SendError
+	for _, err := range errs {
+		var se *SendError
+		if errors.As(err, &se) && (target == nil || errors.Is(err, target)) {
+			out = append(out, se)
+		}
+	}
+	return out
+}
+
+// repEventually polls cond until it holds or repWait has passed.
+func repEventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(repWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", repWait, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestReporterParseServers(t *testing.T) {
+	good := []struct {
+		in   string
+		want []string
+	}{
+		{"127.0.0.1", []string{"127.0.0.1:30002"}},
+		{"127.0.0.1:3002", []string{"127.0.0.1:3002"}},
+		{"pinba.test", []string{"pinba.test:30002"}},
+		{"Pinba.Test:1", []string{"pinba.test:1"}},
+		{"pinba.test.:65535", []string{"pinba.test.:65535"}},
+		{"localhost", []string{"localhost:30002"}},
+		{"[::1]", []string{"[::1]:30002"}},
+		{"[::1]:3002", []string{"[::1]:3002"}},
+		{"[0:0::1]:3002", []string{"[::1]:3002"}},
+		{"[127.0.0.1]:5", []string{"127.0.0.1:5"}},
+		{"[::ffff:127.0.0.1]:5", []string{"127.0.0.1:5"}},
+		{"::1", []string{"[::1]:30002"}},                 // cannot be ::  port 1
+		{"2001:db8::1", []string{"[2001:db8::1]:30002"}}, // nor 2001:db8: port 1
+		{"::1:ab", []string{"[::1:ab]:30002"}},           // "ab" is no port
+		{"127.0.0.1 127.0.0.2", []string{"127.0.0.1:30002", "127.0.0.2:30002"}},
+		{"127.0.0.1,127.0.0.2", []string{"127.0.0.1:30002", "127.0.0.2:30002"}},
+		{"127.0.0.1, 127.0.0.2", []string{"127.0.0.1:30002", "127.0.0.2:30002"}},
+		{" \t127.0.0.1 ,\n,127.0.0.2, ", []string{"127.0.0.1:30002", "127.0.0.2:30002"}},
+		{"127.0.0.1 127.0.0.1:30002 [::ffff:127.0.0.1]", []string{"127.0.0.1:30002"}}, // duplicates sent once
+		{"a.test b.test c.test d.test e.test f.test g.test h.test", []string{
+			"a.test:30002", "b.test:30002", "c.test:30002", "d.test:30002",
+			"e.test:30002", "f.test:30002", "g.test:30002", "h.test:30002",
+		}},
+	}
+	dns := newRepDNS() // no names: nothing is looked up outside
+	for _, tc := range good {
+		r, err := NewReporter(tc.in, WithResolver(dns.resolve))
+		if err != nil {
+			t.Errorf("NewReporter(%q): %v", tc.in, err)
+			continue
+		}
+		if got := r.Servers(); !repEqualStrings(got, tc.want) {
+			t.Errorf("NewReporter(%q).Servers() = %q, want %q", tc.in, got, tc.want)
+		}
+		if err := r.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+
+	bad := []struct {
+		in, entry, why string
+	}{
+		{"", "", "no Pinba server"},
+		{" , ", " , ", "no Pinba server"},
+		{"host:99999", "host:99999", "port out of range"},
+		{"host:0", "host:0", "port out of range"},
+		{"host:65536", "host:65536", "port out of range"},
+		{"host:", "host:", "missing port"},
+		{"host:http", "host:http", `bad port "http"`},
+		{"host:+80", "host:+80", "bad port"},
+		{":30002", ":30002", "missing host"},
+		{"[::1", "[::1", "missing ']'"},
+		{"::1]", "::1]", "unbalanced"},
+		{"a[b]", "a[b]", "unbalanced"},
+		{"[::1]30002", "[::1]30002", `unexpected "30002" after ']'`},
+		{"[::1]:", "[::1]:", "missing port"},
+		{"[::1]:70000", "[::1]:70000", "port out of range"},
+		{"[]:1", "[]:1", "missing host"},
+		{"[pinba.test]:1", "[pinba.test]:1", "not an IP address"},
+		{"::1:30002", "::1:30002", "IPv6 addresses go in brackets: write [::1]:30002"},
+		{"::1:80", "::1:80", "ambiguous: write [::1:80]:30002 for the address, or [::1]:80 for a port"},
+		{"fe80::zz", "fe80::zz", "not an IP address"},
+		{"2001:db8::1:80", "2001:db8::1:80", "ambiguous"},
+		{"host:80:90", "host:80:90", "brackets"},
+		{"udp://pinba.test:30002", "udp://pinba.test:30002", "without a scheme"},
+		{"pinba.test:30002/x", "pinba.test:30002/x", "bad port"},
+		{"pin ba!.test", "ba!.test", "not an IP address or host name"},
+		{"127.0.0.256", "127.0.0.256", "not an IP address or host name"},
+		{"a..test", "a..test", "not an IP address or host name"},
+		{strings.Repeat("a", 64) + ".test", strings.Repeat("a", 64) + ".test", "not an IP address or host name"},
+		{"a b c d e f g h i", "i", "more than 8 servers"},
+		{"127.0.0.1 host:99999", "host:99999", "port out of range"},
+	}
+	dns = newRepDNS()
+	for _, tc := range bad {
+		r, err := NewReporter(tc.in, WithResolver(dns.resolve))
+		if err == nil {
+			t.Errorf("NewReporter(%q) = %q, want an error", tc.in, r.Servers())
+			r.Close()
+			continue
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "pynba: ") || !strings.Contains(msg, fmt.Sprintf("%q", tc.entry)) || !strings.Contains(msg, tc.why) {
+			t.Errorf("NewReporter(%q): error %q, want one naming %q and saying %q", tc.in, msg, tc.entry, tc.why)
+		}
+	}
+	if dns.calls.Load() != 0 {
+		t.Errorf("parsing looked up %d names", dns.calls.Load())
+	}
+	if _, err := NewReporter("host:99999"); err == nil || err.Error() != `pynba: bad Pinba server "host:99999": port out of range (1 to 65535)` {
+		t.Errorf("error %v", err)
+	}
+}
+
+func repEqualStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReporterTwoServersSameDatagram(t *testing.T) {
+	a, b := newRepServer(t), newRepServer(t)
+	r := newRepReporter(t, a.Addr()+", "+b.Addr())
+	pkt := repPacket(t, "/two", 0)
+	r.Send(pkt)
+	pa, err := a.Next(repWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := b.Next(repWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(pa.Raw, pkt) || !bytes.Equal(pb.Raw, pkt) {
+		t.Errorf("received %x and %x, sent %x", pa.Raw, pb.Raw, pkt)
+	}
+	if pa.ScriptName != "/two" {
+		t.Errorf("script %q", pa.ScriptName)
+	}
+	if s := r.Stats(); s != (Stats{Sent: 2}) {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestReporterIPv6(t *testing.T) {
+	srv := newRepServer6(t)
+	v4 := newRepServer(t)
+	r := newRepReporter(t, fmt.Sprintf("[::1]:%d %s", srv.Port(), v4.Addr()))
+	pkt := repPacket(t, "/v6", 0)
+	r.Send(pkt)
+	for _, s := range []*pinbatest.Server{srv, v4} {
+		p, err := s.Next(repWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(p.Raw, pkt) {
+			t.Errorf("%s received %x, sent %x", s.Addr(), p.Raw, pkt)
+		}
+	}
+	if s := r.Stats(); s.Sent != 2 || s.SendErrors != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// repClosedPort returns a loopback UDP port nobody listens on.
+func repClosedPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	return port
+}
+
+func TestReporterClosedPort(t *testing.T) {
+	live := newRepServer(t)
+	var log repErrLog
+	r := newRepReporter(t, fmt.Sprintf("127.0.0.1:%d %s", repClosedPort(t), live.Addr()), WithErrorHandler(log.handle))
+	const n = 20
+	for i := range n {
+		start := time.Now()
+		r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+		if d := time.Since(start); d > 200*time.Millisecond {
+			t.Errorf("Send took %v", d)
+		}
+		time.Sleep(100 * time.Microsecond) // let any ICMP error come back
+	}
+	ps, err := live.Wait(n, repWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ps {
+		if want := fmt.Sprint("/", i); p.ScriptName != want {
+			t.Errorf("packet %d: script %q, want %q", i, p.ScriptName, want)
+		}
+	}
+	s := r.Stats()
+	if s.Sent+s.SendErrors != 2*n || s.Sent < n {
+		t.Errorf("stats %+v: want Sent+SendErrors = %d", s, 2*n)
+	}
+	errs := repSendErrors(log.all(), nil)
+	if uint64(len(errs)) != s.SendErrors {
+		t.Errorf("%d errors reported, %d counted", len(errs), s.SendErrors)
+	}
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Server, "127.0.0.1:") || !e.Addr.IsValid() {
+			t.Errorf("error %v", e)
+		}
+	}
+	t.Logf("the system reported %d of %d sends to a closed port (unconnected sockets seldom hear of ICMP errors)", s.SendErrors, n)
+}
+
+// TestReporterSocketError makes the system refuse writes (an IPv6 target
+// from an IPv4-only socket, as on a system without IPv6) and checks they
+// are counted and reported while another server still receives.
+func TestReporterSocketError(t *testing.T) {
+	srv6 := newRepServer6(t)
+	live := newRepServer(t)
+	old := listenUDP
+	t.Cleanup(func() { listenUDP = old })
+	listenUDP = func(network string) (*net.UDPConn, error) {
+		if network == "udp6" {
+			return nil, errors.New("no IPv6 here")
+		}
+		return net.ListenUDP("udp4", nil)
+	}
+	var log repErrLog
+	r := newRepReporter(t, fmt.Sprintf("[::1]:%d,%s", srv6.Port(), live.Addr()), WithErrorHandler(log.handle))
+	if r.conn6 != nil {
+		t.Fatal("an IPv6 socket was opened")
+	}
+	const n = 5
+	for range n {
+		r.Send(repPacket(t, "/x", 0))
+	}
+	if _, err := live.Wait(n, repWait); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Stats(); s.Sent != n || s.SendErrors != n {
+		t.Errorf("stats %+v", s)
+	}
+	errs := repSendErrors(log.all(), nil)
+	if len(errs) != n {
+		t.Fatalf("errors %v", log.all())
+	}
+	want := fmt.Sprintf("[::1]:%d", srv6.Port())
+	if e := errs[0]; e.Server != want || e.Addr.String() != want || e.Size == 0 || e.Err == nil ||
+		!strings.Contains(e.Error(), want) {
+		t.Errorf("error %#v: %v", e, e)
+	}
+	t.Log(errs[0])
+	if srv6.Received() != 0 {
+		t.Errorf("[::1] received %d", srv6.Received())
+	}
+}
+
+// TestReporterNoDualStack acts out a system whose "udp" socket is
+// IPv4-only: IPv6 servers get a socket of their own.
+func TestReporterNoDualStack(t *testing.T) {
+	srv6 := newRepServer6(t)
+	live := newRepServer(t)
+	old := listenUDP
+	t.Cleanup(func() { listenUDP = old })
+	listenUDP = func(network string) (*net.UDPConn, error) {
+		if network == "udp" {
+			network = "udp4"
+		}
+		return net.ListenUDP(network, nil)
+	}
+	dns := newRepDNS()
+	dns.set("v6.test", "::1")
+	r := newRepReporter(t, fmt.Sprintf("v6.test:%d %s", srv6.Port(), live.Addr()), WithResolver(dns.resolve))
+	if r.conn6 == nil {
+		t.Fatal("no IPv6 socket")
+	}
+	r.Send(repPacket(t, "/x", 0))
+	for _, s := range []*pinbatest.Server{srv6, live} {
+		if _, err := s.Next(repWait); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := r.Stats(); s.Sent != 2 || s.SendErrors != 0 {
+		t.Errorf("stats %+v", s)
+	}
+
+	// Only IPv4 servers: no second socket.
+	r4 := newRepReporter(t, live.Addr())
+	if r4.conn6 != nil {
+		t.Error("IPv6 socket opened for IPv4 servers only")
+	}
+}
+
+func TestReporterUnresolvable(t *testing.T) {
+	live := newRepServer(t)
+	dns := newRepDNS()
+	var log repErrLog
+	start := time.Now()
+	r := newRepReporter(t, "nowhere.test "+live.Addr(), WithResolver(dns.resolve), WithErrorHandler(log.handle))
+	if s := r.Stats(); s.ResolveErrors != 1 {
+		t.Errorf("stats %+v", s)
+	}
+	errs := log.all()
+	var re *ResolveError
+	if len(errs) != 1 || !errors.As(errs[0], &re) || re.Host != "nowhere.test" {
+		t.Fatalf("errors %v", errs)
+	}
+	var dnsErr *net.DNSError
+	if !errors.As(errs[0], &dnsErr) || !strings.Contains(errs[0].Error(), `"nowhere.test"`) {
+		t.Errorf("error %v does not unwrap to the resolver's", errs[0])
+	}
+
+	const n = 3
+	for range n {
+		r.Send(repPacket(t, "/ok", 0))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("NewReporter and %d Sends took %v", n, d)
+	}
+	if _, err := live.Wait(n, repWait); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Stats(); s != (Stats{Sent: n, Unresolved: n, ResolveErrors: 1}) {
+		t.Errorf("stats %+v", s)
+	}
+	un := repSendErrors(log.all(), ErrUnresolved)
+	if len(un) != n || un[0].Server != "nowhere.test:30002" || un[0].Addr.IsValid() {
+		t.Fatalf("errors %v", log.all())
+	}
+	if want := "pynba: packet of " + fmt.Sprint(len(repPacket(t, "/ok", 0))) + " bytes not sent to Pinba server nowhere.test:30002: server name has no address yet"; un[0].Error() != want {
+		t.Errorf("error %q, want %q", un[0].Error(), want)
+	}
+}
+
+func TestReporterResolvesLater(t *testing.T) {
+	srv := newRepServer(t)
+	dns := newRepDNS()
+	r := newRepReporter(t, fmt.Sprintf("late.test:%d", srv.Port()), WithResolver(dns.resolve), WithResolveInterval(2*time.Millisecond))
+	r.Send(repPacket(t, "/before", 0))
+	if s := r.Stats(); s.Unresolved != 1 || s.Sent != 0 {
+		t.Errorf("stats %+v", s)
+	}
+
+	// The name starts resolving: the next refresh picks it up.
+	dns.set("late.test", "127.0.0.1")
+	repEventually(t, "the new address", func() bool {
+		r.Send(repPacket(t, "/after", 0))
+		return r.Stats().Sent > 0
+	})
+	p, err := srv.Next(repWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ScriptName != "/after" {
+		t.Errorf("script %q", p.ScriptName)
+	}
+
+	// The name stops resolving: the last address stays in use.
+	dns.set("late.test")
+	errsBefore := r.Stats().ResolveErrors
+	repEventually(t, "failed lookups", func() bool { return r.Stats().ResolveErrors >= errsBefore+2 })
+	srv.Take()
+	sentBefore := r.Stats().Sent
+	r.Send(repPacket(t, "/kept", 0))
+	if p, err := srv.Next(repWait); err != nil || p.ScriptName != "/kept" {
+		t.Fatalf("packet %v, %v", p, err)
+	}
+	if s := r.Stats(); s.Sent != sentBefore+1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestReporterPrefersIPv4(t *testing.T) {
+	srv := newRepServer(t)
+	dns := newRepDNS()
+	dns.set("both.test", "::1", "::ffff:127.0.0.1", "127.0.0.2")
+	r := newRepReporter(t, fmt.Sprintf("both.test:%d", srv.Port()), WithResolver(dns.resolve))
+	if got := *r.addrs.Load(); got[0] != netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(srv.Port())) {
+		t.Fatalf("address %v", got)
+	}
+	r.Send(repPacket(t, "/x", 0))
+	if _, err := srv.Next(repWait); err != nil {
+		t.Fatal(err)
+	}
+
+	// An answer with no address is a failed lookup.
+	dns.set("empty.test", "0.0.0.0")
+	dns.names["empty.test"] = []netip.Addr{{}}
+	var log repErrLog
+	r2 := newRepReporter(t, "empty.test", WithResolver(dns.resolve), WithErrorHandler(log.handle))
+	if s := r2.Stats(); s.ResolveErrors != 1 || !errors.Is(log.all()[0], errNoAddress) {
+		t.Errorf("stats %+v, errors %v", s, log.all())
+	}
+}
+
+func TestReporterTooLarge(t *testing.T) {
+	srv := newRepServer(t)
+	var log repErrLog
+	r := newRepReporter(t, srv.Addr(), WithMaxPacketSize(512), WithErrorHandler(log.handle))
+	r.Send(repPacket(t, "/big", 513))
+	r.Send(repPacket(t, "/fits", 512))
+	p, err := srv.Next(repWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Raw) != 512 {
+		t.Errorf("received %d bytes", len(p.Raw))
+	}
+	if s := r.Stats(); s != (Stats{Sent: 1, TooLarge: 1}) {
+		t.Errorf("stats %+v", s)
+	}
+	errs := repSendErrors(log.all(), ErrTooLarge)
+	if len(errs) != 1 || errs[0].Size != 513 || errs[0].Limit != 512 || errs[0].Server != "" {
+		t.Fatalf("errors %v", log.all())
+	}
+	if want := "pynba: packet of 513 bytes not sent: over the 512-byte limit"; errs[0].Error() != want {
+		t.Errorf("error %q, want %q", errs[0].Error(), want)
+	}
+	if srv.Received() != 1 {
+		t.Errorf("received %d datagrams", srv.Received())
+	}
+
+	// The default limit is the largest UDP datagram.
+	r2 := newRepReporter(t, srv.Addr())
+	r2.Send(make([]byte, DefaultMaxPacketSize+1))
+	if s := r2.Stats(); s != (Stats{TooLarge: 1}) {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestReporterAsync(t *testing.T) {
+	a, b := newRepServer(t), newRepServer(t)
+	r := newRepReporter(t, a.Addr()+" "+b.Addr(), WithAsync(64))
+	const n = 10
+	var sent [][]byte
+	for i := range n {
+		pkt := repPacket(t, fmt.Sprint("/", i), 0)
+		sent = append(sent, pkt)
+		r.Send(pkt)
+		pkt[len(pkt)-1] ^= 0xff // Send copied it: this does not change what is sent
+	}
+	for _, srv := range []*pinbatest.Server{a, b} {
+		ps, err := srv.Wait(n, repWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range ps {
+			sent[i][len(sent[i])-1] ^= 0xff
+			if p.ScriptName != fmt.Sprint("/", i) || !bytes.Equal(p.Raw, sent[i]) {
+				t.Errorf("packet %d: %x, want %x", i, p.Raw, sent[i])
+			}
+			sent[i][len(sent[i])-1] ^= 0xff
+		}
+	}
+	repEventually(t, "Sent to count", func() bool { return r.Stats().Sent == 2*n })
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Stats(); s != (Stats{Sent: 2 * n}) {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// repBlockingReporter returns an async reporter whose sender goroutine blocks,
+// on its first packet, in the error handler (the first server never
+// resolves), until release is closed; entered is closed once it blocks.
+func repBlockingReporter(t *testing.T, queueLen int, live *pinbatest.Server) (r *Reporter, entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	handler := func(err error) {
+		if errors.Is(err, ErrUnresolved) {
+			once.Do(func() {
+				close(entered)
+				<-release
+			})
+		}
+	}
+	r = newRepReporter(t, "blocked.test "+live.Addr(), WithAsync(queueLen), WithErrorHandler(handler), WithResolver(newRepDNS().resolve))
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	r.Send(repPacket(t, "/first", 0))
+	select {
+	case <-entered:
+	case <-time.After(repWait):
+		t.Fatal("the sender never took the first packet")
+	}
+	return r, entered, release
+}
+
+func TestReporterAsyncQueueFull(t *testing.T) {
+	live := newRepServer(t)
+	r, _, release := repBlockingReporter(t, 1, live)
+	// The sender is blocked: one packet fills the queue, the rest are
+	// dropped.
+	const n = 10
+	for i := range n {
+		r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+	}
+	if s := r.Stats(); s.QueueDropped != n-1 {
+		t.Errorf("stats %+v, want %d dropped", s, n-1)
+	}
+	close(release)
+	ps, err := live.Wait(2, repWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].ScriptName != "/first" || ps[1].ScriptName != "/0" {
+		t.Errorf("received %q, %q", ps[0].ScriptName, ps[1].ScriptName)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Stats(); s != (Stats{Sent: 2, Unresolved: 2, ResolveErrors: 1, QueueDropped: n - 1}) {
+		t.Errorf("stats %+v", s)
+	}
+	if live.Received() != 2 {
+		t.Errorf("received %d", live.Received())
+	}
+}
+
+func TestReporterAsyncQueueFullCounted(t *testing.T) {
+	a, b := newRepServer(t), newRepServer(t)
+	r := newRepReporter(t, a.Addr()+","+b.Addr(), WithAsync(1))
+	const n = 2000
+	pkt := repPacket(t, "/many", 0)
+	for range n {
+		r.Send(pkt)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Stats()
+	if s.Sent+2*s.QueueDropped != 2*n || s.SendErrors != 0 {
+		t.Errorf("stats %+v: Sent + 2*QueueDropped != %d", s, 2*n)
+	}
+	if s.Sent == 0 {
+		t.Error("nothing sent")
+	}
+	t.Logf("%d packets: %d datagrams sent, %d packets dropped", n, s.Sent, s.QueueDropped)
+}
+
+func TestReporterAsyncCloseDrains(t *testing.T) {
+	live := newRepServer(t)
+	r, _, release := repBlockingReporter(t, 16, live)
+	const n = 10
+	for i := range n {
+		r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+	}
+	// Close while the n packets wait in the queue.
+	closed := make(chan error)
+	go func() { closed <- r.Close() }()
+	repEventually(t, "Close to begin", r.closed.Load)
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) before the queue was sent", err)
+	default:
+	}
+	close(release)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(repWait):
+		t.Fatal("Close did not return")
+	}
+	if s := r.Stats(); s.Sent != n+1 || s.QueueDropped != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	ps, err := live.Wait(n+1, repWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ps[1:] {
+		if want := fmt.Sprint("/", i); p.ScriptName != want {
+			t.Errorf("packet %d: %q, want %q", i, p.ScriptName, want)
+		}
+	}
+}
+
+func TestReporterCloseDuringSends(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		t.Run(fmt.Sprint("async=", async), func(t *testing.T) {
+			live := newRepServer(t)
+			var opts []Option
+			if async {
+				opts = append(opts, WithAsync(16))
+			}
+			var reported atomic.Int64
+			opts = append(opts, WithErrorHandler(func(error) { reported.Add(1) }))
+			r, err := NewReporter(live.Addr(), opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkt := repPacket(t, "/race", 0)
+			var total atomic.Uint64
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for !stop.Load() {
+						r.Send(pkt)
+						total.Add(1)
+					}
+				})
+			}
+			repEventually(t, "sends", func() bool { return total.Load() > 200 })
+			if err := r.Close(); err != nil {
+				t.Error(err)
+			}
+			after := total.Load()
+			repEventually(t, "sends after Close", func() bool { return total.Load() > after+100 })
+			stop.Store(true)
+			wg.Wait()
+			if err := r.Close(); err != nil {
+				t.Error(err)
+			}
+			s := r.Stats()
+			if s.Sent+s.SendErrors+s.QueueDropped != total.Load() {
+				t.Errorf("stats %+v: %d sends not all counted", s, total.Load())
+			}
+			if uint64(reported.Load()) != s.QueueDropped {
+				t.Errorf("%d errors reported, %d queue drops", reported.Load(), s.QueueDropped)
+			}
+			t.Logf("%d sends: %+v", total.Load(), s)
+		})
+	}
+}
+
+func TestReporterSendAfterClose(t *testing.T) {
+	srv := newRepServer(t)
+	var log repErrLog
+	r, err := NewReporter(srv.Addr()+" 127.0.0.1:1", WithErrorHandler(log.handle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Send(repPacket(t, "/late", 0))
+	if s := r.Stats(); s != (Stats{SendErrors: 2}) {
+		t.Errorf("stats %+v", s)
+	}
+	if errs := log.all(); len(errs) != 0 {
+		t.Errorf("errors %v", errs)
+	}
+	if _, err := srv.Next(50 * time.Millisecond); err == nil {
+		t.Error("a packet arrived after Close")
+	}
+}
+
+func TestReporterCloseCancelsLookup(t *testing.T) {
+	var calls atomic.Int64
+	blocked := make(chan struct{})
+	resolver := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		if calls.Add(1) == 1 {
+			return nil, errors.New("not yet")
+		}
+		if calls.Load() == 2 {
+			close(blocked)
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	var log repErrLog
+	r, err := NewReporter("slow.test", WithResolver(resolver), WithResolveInterval(time.Millisecond), WithErrorHandler(log.handle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-blocked:
+	case <-time.After(repWait):
+		t.Fatal("no second lookup")
+	}
+	start := time.Now()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if s := r.Stats(); s.ResolveErrors != 1 || len(log.all()) != 1 {
+		t.Errorf("stats %+v, errors %v: a canceled lookup is not a failure", s, log.all())
+	}
+}
+
+// repDiscardServer is a loopback UDP receiver that reads and discards,
+// allocating nothing: allocation counts (testing.AllocsPerRun, -benchmem)
+// cover every goroutine, and pinbatest's decoding would be counted.
+func repDiscardServer(tb testing.TB) (addr string, received *atomic.Int64) {
+	tb.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	received = new(atomic.Int64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			received.Add(1)
+		}
+	}()
+	tb.Cleanup(func() {
+		conn.Close()
+		<-done
+	})
+	return conn.LocalAddr().String(), received
+}
+
+func TestReporterSendAllocs(t *testing.T) {
+	addr, received := repDiscardServer(t)
+	addr2, _ := repDiscardServer(t)
+	pkt := repPacket(t, "/allocs", 700)
+
+	r := newRepReporter(t, addr+" "+addr2)
+	r.Send(pkt)
+	if a := testing.AllocsPerRun(1000, func() { r.Send(pkt) }); a != 0 {
+		t.Errorf("sync Send: %v allocations", a)
+	}
+
+	ra := newRepReporter(t, addr, WithAsync(1024))
+	for range 10 {
+		ra.Send(pkt)
+	}
+	repEventually(t, "async warm-up", func() bool { return ra.Stats().Sent == 10 })
+	// Gosched lets the sender run and give its buffer back to the pool,
+	// as it does between requests.
+	a := testing.AllocsPerRun(1000, func() { ra.Send(pkt); runtime.Gosched() })
+	switch {
+	case repRaceEnabled():
+		// The race detector makes sync.Pool drop a share of what it is given.
+		t.Logf("async Send: %v allocations under -race", a)
+	case a > 0.01:
+		t.Errorf("async Send: %v allocations", a)
+	}
+	repEventually(t, "datagrams", func() bool { return received.Load() > 0 })
+}
+
+// repRaceEnabled says whether the test binary was built with -race.
+func repRaceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+func ExampleNewReporter() {
+	srv := pinbatest.NewServer() // a Pinba server on 127.0.0.1
+	defer srv.Close()
+
+	r, err := NewReporter(srv.Addr())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	rec := pb.Record{Hostname: "web1", ServerName: "example.com", ScriptName: "/index", RequestCount: 1}
+	pkt, _ := rec.Append(nil)
+	r.Send(pkt)
+
+	p, err := srv.Next(time.Second)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.ScriptName, r.Stats().Sent)
+
+	_, err = NewReporter("127.0.0.1:99999")
+	fmt.Println(err)
+	// Output:
+	// /index 1
+	// pynba: bad Pinba server "127.0.0.1:99999": port out of range (1 to 65535)
+}
