@@ -3,14 +3,13 @@ module github.com/pynba-go/pynba
 go 1.26.0
 
 require (
+	github.com/petermattis/goid v0.0.0-20261109124353-7cfa343ad0ab
 	go.uber.org/goleak v1.3.0
 	google.golang.org/protobuf v1.36.12
 )
 
 require (
 	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794 // indirect
-	github.com/felixge/httpsnoop v1.1.0 // indirect
-	github.com/petermattis/goid v0.0.0-20261109124353-7cfa343ad0ab // indirect
 	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da // indirect
 )
 

@@ -129,8 +129,33 @@ func unbind(gid int64, prev binding) {
 
 // lookup returns goroutine gid's binding, the zero binding when it has none.
 func lookup(gid int64) binding {
+	e := &registry.table[slot(gid)]
+	if e.gid.Load() == gid {
+		return binding{e.c.Load(), e.gen.Load()}
+	}
+	return lookupSlow(gid)
+}
+
+// lookupCurrent returns the calling goroutine's binding: curGoid and lookup
+// in one function, so that the common case (the fast goroutine id, the
+// binding at the start of its probe window) makes no other call than goid's.
+func lookupCurrent() binding {
+	var gid int64
+	if goidFast {
+		gid = goid.Get()
+	} else {
+		gid = curGoidSlow()
+	}
+	e := &registry.table[slot(gid)]
+	if e.gid.Load() == gid {
+		return binding{e.c.Load(), e.gen.Load()}
+	}
+	return lookupSlow(gid)
+}
+
+func lookupSlow(gid int64) binding {
 	i := slot(gid)
-	for k := uint64(0); k < tableProbe; k++ {
+	for k := uint64(1); k < tableProbe; k++ {
 		e := &registry.table[(i+k)&(tableSize-1)]
 		if e.gid.Load() == gid {
 			return binding{e.c.Load(), e.gen.Load()}
@@ -199,11 +224,16 @@ func reportGoidCheck(report func(error)) {
 	}
 }
 
-// curGoid returns the id of the calling goroutine.
+// curGoid returns the id of the calling goroutine. The check is a plain
+// load of goidFast, set once by checkGoid before any request binds.
 func curGoid() int64 {
 	if goidFast {
 		return goid.Get()
 	}
+	return curGoidSlow()
+}
+
+func curGoidSlow() int64 {
 	checkGoid()
 	if goidFast {
 		return goid.Get()

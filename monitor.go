@@ -3,14 +3,11 @@ package pynba
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
-
-	"github.com/felixge/httpsnoop"
 )
 
 // core is what a Middleware or ScriptMonitor shares across its requests:
@@ -110,8 +107,15 @@ func Monitor(servers string, opts ...Option) func(http.Handler) http.Handler {
 	k, err := newCore(servers, opts)
 	if err != nil {
 		report := func(err error) { log.Print(err) }
-		if cfg, cerr := newConfig(opts); cerr == nil && cfg.errorHandler != nil {
-			report = cfg.errorHandler
+		// Each option on its own: a bad one must not hide the handler.
+		var scratch config
+		for _, o := range opts {
+			if o != nil {
+				_ = o.apply(&scratch)
+			}
+		}
+		if scratch.errorHandler != nil {
+			report = scratch.errorHandler
 		}
 		report(fmt.Errorf("pynba: Monitor: requests are not monitored: %w", err))
 		return func(next http.Handler) http.Handler { return next }
@@ -133,55 +137,72 @@ func (m *Middleware) Close() error { return m.core.close() }
 // Stats returns the Middleware's counts, its reporter's included.
 func (m *Middleware) Stats() Stats { return m.core.statsSnapshot() }
 
+// reqState is what a monitored request allocates, in one piece: the
+// request given to the handler (a copy with the request's context), that
+// context, and the response writer's state.
+type reqState struct {
+	req  http.Request
+	ctx  reqCtx
+	rw   respWriter
+	path string // r.URL.Path when the request began
+}
+
 // ServeHTTP runs the handler with the request monitored.
 func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	k := m.core
-	if k.cfg.filter != nil && !k.cfg.filter(r) {
+	if k.cfg.filter != nil && !k.filter(r) {
 		m.next.ServeHTTP(w, r)
 		return
 	}
 	k.stats.requests.Add(1)
 	c := k.get()
-	c.begin()
-	epoch := c.epoch
+	st := &reqState{}
+	st.rw.w = w
+	serverName := k.cfg.serverName
+	if !k.cfg.serverNameSet {
+		serverName = hostOnly(r.Host)
+	}
+	schema := "http"
+	if r.TLS != nil {
+		schema = "https"
+	}
+	start := mono()
+	u, s := cpuTimes()
 	c.mu.Lock()
+	c.beginLocked(start, u, s)
 	c.defaultStatus = http.StatusOK
 	c.hostname = k.hostname
-	if k.cfg.serverNameSet {
-		c.serverName = k.cfg.serverName
-	} else {
-		c.serverName = hostOnly(r.Host)
-	}
-	if r.TLS != nil {
-		c.schema = "https"
-	} else {
-		c.schema = "http"
-	}
+	c.serverName = serverName
+	c.schema = schema
+	c.resp = &st.rw
 	// The script name until the handler returns (what a Flush sends);
 	// WithScriptName is asked after the handler, when r.Pattern is known.
-	c.scriptName = k.cfg.prefix + r.URL.Path
+	st.path = r.URL.Path
+	c.scriptName = k.cfg.prefix + st.path
+	epoch := c.epoch
 	c.mu.Unlock()
 
-	h := Collector{c, epoch}
+	st.ctx = reqCtx{r.Context(), Collector{c, epoch}}
+	// WithContext is inlined: its copy of r does not escape, and is copied
+	// into st, so the request costs no allocation of its own.
+	st.req = *r.WithContext(&st.ctx)
 	gid := curGoid()
 	prev := bind(gid, binding{c, epoch})
-	r2 := r.WithContext(&reqCtx{r.Context(), h})
-	ww := httpsnoop.Wrap(w, c.responseHooks())
 
 	panicking := true
 	defer func() {
 		unbind(gid, prev)
-		m.finish(c, r2, panicking)
+		m.finish(c, st, panicking)
 	}()
-	m.next.ServeHTTP(ww, r2)
+	m.next.ServeHTTP(st.rw.wrap(), &st.req)
 	panicking = false
 }
 
 // finish fills what the response tells and sends the packet. A panic goes
 // on after it (finish does not recover), so http.Server still sees it.
-func (m *Middleware) finish(c *collector, r *http.Request, panicking bool) {
+func (m *Middleware) finish(c *collector, st *reqState, panicking bool) {
 	k := m.core
-	code := int(c.code.Load())
+	code := int(st.rw.code.Load())
 	if code == 0 {
 		if panicking {
 			code = http.StatusInternalServerError
@@ -189,28 +210,29 @@ func (m *Middleware) finish(c *collector, r *http.Request, panicking bool) {
 			code = http.StatusOK
 		}
 	}
-	script := ""
-	c.mu.Lock()
-	scriptOK := c.scriptOK
-	c.mu.Unlock()
-	if !scriptOK {
-		if k.cfg.scriptName != nil {
-			script = k.cfg.scriptName(r)
+	// The script name: the code's (SetScriptName), else the configured
+	// function's, else the path, with the prefix. Without a function, the
+	// name set when the request began stands, unless the handler changed
+	// the path.
+	script, haveScript := "", false
+	if k.cfg.scriptName != nil {
+		c.mu.Lock()
+		haveScript = !c.scriptOK
+		c.mu.Unlock()
+		if haveScript {
+			script = k.scriptName(&st.req)
 		}
+	}
+	if script == "" && st.req.URL.Path != st.path {
+		script, haveScript = st.req.URL.Path, true
+	}
+	if haveScript {
 		if script == "" {
-			script = r.URL.Path
+			script = st.path
 		}
 		script = k.cfg.prefix + script
 	}
-	c.mu.Lock()
-	if !scriptOK && !c.scriptOK {
-		c.scriptName = script
-	}
-	if !c.statusOK {
-		c.status, c.statusOK = uint32(code), true
-	}
-	c.mu.Unlock()
-	c.finish()
+	c.finishWith(script, haveScript, uint32(code))
 	k.put(c)
 }
 
@@ -236,43 +258,27 @@ func hostOnly(host string) string {
 	return host
 }
 
-// responseHooks returns the httpsnoop hooks recording the status code and
-// the bytes written into c. They are made once per pooled collector.
-func (c *collector) responseHooks() httpsnoop.Hooks {
-	if c.hooks != nil {
-		return *c.hooks
-	}
-	c.hooks = &httpsnoop.Hooks{
-		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
-			return func(code int) {
-				c.noteCode(code)
-				next(code)
-			}
-		},
-		Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
-			return func(b []byte) (int, error) {
-				c.noteCode(http.StatusOK)
-				n, err := next(b)
-				c.written.Add(uint64(max(n, 0)))
-				return n, err
-			}
-		},
-		ReadFrom: func(next httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
-			return func(src io.Reader) (int64, error) {
-				c.noteCode(http.StatusOK)
-				n, err := next(src)
-				c.written.Add(uint64(max(n, 0)))
-				return n, err
-			}
-		},
-	}
-	return *c.hooks
+// filter asks the WithFilter function whether to monitor r. A panic in it
+// is reported and the request monitored, rather than breaking the request.
+func (k *core) filter(r *http.Request) (monitor bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			k.cfg.reportError(fmt.Errorf("pynba: WithFilter function panicked: %v (request monitored)", p))
+			monitor = true
+		}
+	}()
+	return k.cfg.filter(r)
 }
 
-// noteCode records the response's final status code: the first one of 200
-// or more (1xx codes are informational and followed by the real one).
-func (c *collector) noteCode(code int) {
-	if code >= 200 && c.code.Load() == 0 {
-		c.code.CompareAndSwap(0, int64(code))
-	}
+// scriptName asks the WithScriptName function for r's script name. A panic
+// in it is reported and "" returned (the path is sent), rather than
+// breaking a request whose handler succeeded.
+func (k *core) scriptName(r *http.Request) (name string) {
+	defer func() {
+		if p := recover(); p != nil {
+			k.cfg.reportError(fmt.Errorf("pynba: WithScriptName function panicked: %v (the path is sent)", p))
+			name = ""
+		}
+	}()
+	return k.cfg.scriptName(r)
 }

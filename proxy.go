@@ -10,10 +10,7 @@ import "time"
 // Current returns the request bound to the calling goroutine, or the zero
 // Collector outside a request.
 func Current() Collector {
-	b := lookup(curGoid())
-	if b.c == nil {
-		return Collector{}
-	}
+	b := lookupCurrent()
 	return Collector{b.c, b.gen}
 }
 

@@ -26,12 +26,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
-
-	"github.com/felixge/httpsnoop"
 
 	"github.com/pynba-go/pynba/pb"
 )
@@ -80,27 +81,27 @@ type collector struct {
 	memFoot    uint32
 	tags       Tags // set with SetTag during the request
 
+	// resp is the response of the web request running (nil for scripts):
+	// its status code and byte count.
+	resp *respWriter
+
 	seq   uint64       // last timer sequence number given
 	slots []*timerSlot // timers of this request, in creation order
 	spare []*timerSlot // slots kept from earlier requests for reuse
 
-	// Response figures, written by the response writer hooks.
-	written atomic.Uint64
-	code    atomic.Int64
-	hooks   *httpsnoop.Hooks
+	// builder is the id of the goroutine building a packet (holding
+	// encMu), 0 when none: a tag callable that calls Flush runs in it.
+	builder atomic.Int64
 
-	// encMu guards the encoding scratch below; taken before mu.
-	encMu       sync.Mutex
-	snap        []timerSnap
-	merged      Tags
-	flat        flatBuf
-	out         []outTimer
-	byHash      map[uint64]int32
-	dict        map[string]uint32
-	rec         pb.Record
-	buf         []byte
-	snapHdr     header
-	reqTagRange [2]int
+	// encMu guards the encoding state below; taken before mu.
+	encMu   sync.Mutex
+	snap    []timerSnap
+	snapHdr header
+	// snapTags are the request tags to send: the configured ones, those
+	// set during the request, or merged, a copy of both.
+	snapTags Tags
+	merged   Tags
+	enc      encoder
 }
 
 // header is what a packet carries besides timers, copied under mu.
@@ -117,21 +118,22 @@ type timerSnap struct {
 	hits  uint32
 }
 
-type outTimer struct {
-	start, end int // pairs in flat
-	value      time.Duration
-	hits       uint64
-	next       int32 // next out timer with the same hash, -1 at the end
-}
-
 func newCollector(owner *core) *collector {
 	return &collector{owner: owner}
 }
 
-// begin readies a pooled collector for a new request. Called with no lock:
-// the collector is not reachable by anyone else yet.
+// begin readies a pooled collector for a new request. The collector is not
+// reachable by anyone else yet, but for late users of stale handles, who
+// take mu and find the epoch changed.
 func (c *collector) begin() {
+	start := mono()
+	u, s := cpuTimes()
 	c.mu.Lock()
+	c.beginLocked(start, u, s)
+	c.mu.Unlock()
+}
+
+func (c *collector) beginLocked(start time.Duration, ruUser, ruSys float64) {
 	c.epoch++
 	c.active = true
 	c.enabled = true
@@ -139,12 +141,12 @@ func (c *collector) begin() {
 	c.reqTime = 0
 	c.hostname, c.serverName, c.scriptName, c.schema = "", "", "", ""
 	c.status, c.docSize, c.memPeak, c.memFoot = 0, 0, 0, 0
-	clear(c.tags)
-	c.written.Store(0)
-	c.code.Store(0)
-	c.start = mono()
-	c.ruUser, c.ruSys = cpuTimes()
-	c.mu.Unlock()
+	if len(c.tags) > 0 {
+		clear(c.tags)
+	}
+	c.resp = nil
+	c.start = start
+	c.ruUser, c.ruSys = ruUser, ruSys
 }
 
 // end marks the request over: every handle to it becomes stale.
@@ -152,6 +154,7 @@ func (c *collector) end() {
 	c.mu.Lock()
 	c.epoch++
 	c.active = false
+	c.resp = nil
 	c.releaseSlots()
 	c.mu.Unlock()
 }
@@ -400,8 +403,19 @@ func (h Collector) Flush() error {
 	if c == nil {
 		return nil
 	}
+	gid := curGoid()
+	if gid != 0 && c.builder.Load() == gid {
+		// A tag callable (or String or Error method) of this request, run
+		// while this goroutine builds a packet: encMu is already ours.
+		c.reportError(errFlushWhileBuilding)
+		return errFlushWhileBuilding
+	}
 	c.encMu.Lock()
-	defer c.encMu.Unlock()
+	c.builder.Store(gid)
+	defer func() {
+		c.builder.Store(0)
+		c.encMu.Unlock()
+	}()
 	c.mu.Lock()
 	if c.epoch != h.epoch || !c.active {
 		c.mu.Unlock()
@@ -409,7 +423,9 @@ func (h Collector) Flush() error {
 		return nil
 	}
 	send := c.enabled
-	c.snapshot(mono())
+	if send {
+		c.snapshot(mono(), false)
+	}
 	c.releaseSlots()
 	c.mu.Unlock()
 	if !send {
@@ -419,38 +435,65 @@ func (h Collector) Flush() error {
 }
 
 // finish sends the request's final packet and ends the request. It is
-// called by the request's owner (Monitor, ScriptMonitor).
-func (c *collector) finish() {
+// called by the request's owner (ScriptMonitor).
+func (c *collector) finish() { c.finishWith("", false, 0) }
+
+// finishWith is finish for Monitor, which gives the script name derived
+// from the request (set when haveScript, unless the code set one) and the
+// response's status (set when not 0, unless the code set one), all in the
+// same critical section.
+func (c *collector) finishWith(script string, haveScript bool, status uint32) {
 	c.encMu.Lock()
-	defer c.encMu.Unlock()
+	c.builder.Store(curGoid())
 	c.mu.Lock()
+	if haveScript && !c.scriptOK {
+		c.scriptName = script
+	}
+	if status != 0 && !c.statusOK {
+		c.status, c.statusOK = status, true
+	}
 	send := c.enabled
 	if send {
-		c.snapshot(mono())
+		c.snapshot(mono(), true)
 	}
 	c.epoch++
 	c.active = false
+	c.resp = nil
 	c.releaseSlots()
 	c.mu.Unlock()
 	if send {
 		_ = c.buildAndSend()
 	}
+	c.snapTags = nil
+	c.builder.Store(0)
+	c.encMu.Unlock()
 }
 
+// errFlushWhileBuilding is returned by a Flush called while the same
+// goroutine builds the request's packet (from a tag callable, a String or
+// Error method): the Flush does nothing.
+var errFlushWhileBuilding = errors.New("pynba: Flush called while the request's packet is being built (from a tag callable, String or Error method): ignored")
+
 // snapshot copies what the packet needs, stopping running timers at now.
-// Called with encMu and mu held.
-func (c *collector) snapshot(now time.Duration) {
+// final says the request ends with this packet: nobody can change its tags
+// any more, so they need not be copied. Called with encMu and mu held.
+func (c *collector) snapshot(now time.Duration, final bool) {
 	hd := &c.snapHdr
 	hd.hostname, hd.serverName, hd.scriptName, hd.schema = c.hostname, c.serverName, c.scriptName, c.schema
 	hd.status, hd.docSize, hd.memPeak, hd.memFoot = c.status, c.docSize, c.memPeak, c.memFoot
+	var code int64
+	var written uint64
+	if c.resp != nil {
+		code, written = c.resp.code.Load(), c.resp.written.Load()
+	}
 	if !c.statusOK {
-		hd.status = uint32(c.code.Load())
+		hd.status = uint32(code)
 		if hd.status == 0 {
 			hd.status = c.defaultStatus
 		}
 	}
 	if !c.docSizeOK {
-		hd.docSize = clampUint32(c.written.Load())
+		hd.docSize = clampUint32(written)
 	}
 	if c.reqTimeOK {
 		hd.reqTime = c.reqTime
@@ -460,23 +503,37 @@ func (c *collector) snapshot(now time.Duration) {
 	u, s := cpuTimes()
 	hd.ruUser, hd.ruSys = max(u-c.ruUser, 0), max(s-c.ruSys, 0)
 
-	if c.merged == nil {
-		c.merged = make(Tags)
-	}
-	clear(c.merged)
+	// Request tags: those set with SetTag replace configured ones of the
+	// same name. The configured map is the user's, read as it is; the
+	// request's own is read directly at the end of the request, copied
+	// when the request goes on (Flush) and may change it meanwhile.
+	var cfgTags Tags
 	if c.owner != nil {
-		for k, v := range c.owner.cfg.tags {
+		cfgTags = c.owner.cfg.tags
+	}
+	switch {
+	case len(c.tags) == 0:
+		c.snapTags = cfgTags
+	case len(cfgTags) == 0 && final:
+		c.snapTags = c.tags
+	default:
+		if c.merged == nil {
+			c.merged = make(Tags)
+		}
+		clear(c.merged)
+		for k, v := range cfgTags {
 			c.merged[k] = v
 		}
-	}
-	for k, v := range c.tags {
-		c.merged[k] = v
+		for k, v := range c.tags {
+			c.merged[k] = v
+		}
+		c.snapTags = c.merged
 	}
 
 	c.snap = c.snap[:0]
 	for _, s := range c.slots {
 		if s.running {
-			s.elapsed += now - s.startedAt
+			s.elapsed = addDur(s.elapsed, now-s.startedAt)
 			s.running = false
 		}
 		if s.deleted || s.hits == 0 {
@@ -494,7 +551,7 @@ func (c *collector) buildAndSend() error {
 	if core == nil {
 		return nil
 	}
-	pkt, err := c.build(len(c.snap))
+	pkt, err := c.build()
 	if err != nil {
 		core.stats.encodeErrors.Add(1)
 		core.cfg.reportError(err)
@@ -534,11 +591,10 @@ func (e *PacketTooLargeError) Error() string {
 
 // trim re-encodes the packet with fewer timers until it fits in limit.
 func (c *collector) trim(pkt []byte, limit int) ([]byte, error) {
-	e := &PacketTooLargeError{Size: len(pkt), Limit: limit, Timers: len(c.out)}
-	total := len(c.out)
+	total := len(c.enc.out)
+	e := &PacketTooLargeError{Size: len(pkt), Limit: limit, Timers: total}
 	lo, hi := 0, total // the packet with lo timers fits (checked below), hi does not
 	fits := func(n int) ([]byte, bool) {
-		c.buf = c.buf[:0]
 		p, err := c.encode(n)
 		return p, err == nil && len(p) <= limit
 	}
@@ -561,84 +617,95 @@ func (c *collector) trim(pkt []byte, limit int) ([]byte, error) {
 	return p, nil
 }
 
-// build flattens the snapshot's tags, merges identical timers and encodes.
-func (c *collector) build(n int) ([]byte, error) {
-	clear(c.dict) // its keys point into flat's arena: clear before reusing it
-	c.flat.reset()
-	onErr := c.tagError
-	rs, re := c.flat.add(c.merged, onErr)
-	if c.byHash == nil {
-		c.byHash = make(map[uint64]int32)
-	}
-	clear(c.byHash)
-	c.out = c.out[:0]
-	for _, t := range c.snap[:n] {
-		s, e := c.flat.add(t.tags, onErr)
-		if s == e {
-			c.tagError(errNoTags)
-			continue
-		}
-		h := c.flat.hashSet(s, e)
-		merged := false
-		last := int32(-1)
-		if i, ok := c.byHash[h]; ok {
-			for j := i; j >= 0; j = c.out[j].next {
-				o := &c.out[j]
-				if c.flat.sameSet(o.start, o.end, s, e) {
-					o.value += t.value
-					o.hits += uint64(t.hits)
-					merged = true
-					break
-				}
-				last = j
-			}
-		}
-		if merged {
-			continue
-		}
-		c.out = append(c.out, outTimer{start: s, end: e, value: t.value, hits: uint64(t.hits), next: -1})
-		if last >= 0 {
-			c.out[last].next = int32(len(c.out) - 1)
-		} else {
-			c.byHash[h] = int32(len(c.out) - 1)
-		}
-	}
-	c.reqTagRange = [2]int{rs, re}
-	c.buf = c.buf[:0]
-	return c.encode(len(c.out))
+// encoder is the state that turns a snapshot into a packet, kept with the
+// collector so that a request allocates nothing once it has grown.
+//
+// The work per timer is: flatten its tags into sorted (name, value) pairs;
+// give each word its dictionary index; look the set of indexes up in a hash
+// table of the timers already seen, to merge identical timers; append.
+// Words get their indexes in first-seen order, request tags first, as the
+// PHP extension does, so the dictionary needed by the first n timers is a
+// prefix of the whole one, and trimming a packet to n timers only cuts the
+// arrays (see encode).
+type encoder struct {
+	flat  flatBuf   // pairs of tags that are not plain strings
+	pairs []tagPair // the pairs of the tags being flattened
+	out   []outTimer
+	table []int32 // open addressing: index+1 into out, 0 empty
+	dict  dictTable
+	// gen numbers the builds: word and memo entries of an earlier build
+	// are stale (the flatBuf arena their strings may point into is reused).
+	gen        uint32
+	words      [wordCacheSize]wordEntry
+	memo       [memoSize]memoEntry
+	rec        pb.Record
+	buf        []byte
+	reqDictEnd int // dictionary length after the request tags
+	onErr      func(error)
 }
 
-var errNoTags = errors.New("pynba: a timer with no tags is not sent (pinba_engine skips such timers)")
+// tagPair is one flattened tag. Its strings are the user's own for tags
+// whose values are plain strings, else they point into the flatBuf arena.
+type tagPair struct{ name, value string }
 
-func (c *collector) tagError(err error) {
-	if c.owner != nil {
-		c.owner.stats.tagErrors.Add(1)
-		c.owner.cfg.reportError(err)
-	}
+// outTimer is one timer of the packet: the first of the timers of its tag
+// set, with the hits and values of the others added.
+type outTimer struct {
+	tagStart, tagEnd int32  // its entries in rec.TimerTagName and TimerTagValue
+	dictEnd          int32  // dictionary length once its words are in
+	hash             uint64 // of its (name, value) index pairs
+	value            time.Duration
+	hits             uint64
 }
 
-// word returns the dictionary index of b, adding it when new. The map key
-// and the dictionary entry point into flat's arena, which stays unchanged
-// until the next build.
-func (c *collector) word(b []byte) uint32 {
-	k := unsafe.String(unsafe.SliceData(b), len(b))
-	if i, ok := c.dict[k]; ok {
-		return i
-	}
-	i := uint32(len(c.rec.Dictionary))
-	c.dict[k] = i
-	c.rec.Dictionary = append(c.rec.Dictionary, k)
-	return i
+// A wordEntry caches, for one build, the dictionary index of the string at
+// p of length n: strings are immutable, so the same memory holds the same
+// word, and a word met again in the build (a tag name, a common value)
+// costs a pointer comparison instead of a hash table lookup. Equal words
+// at different addresses are found equal by the dictTable.
+type wordEntry struct {
+	p   *byte
+	n   int
+	idx uint32
+	gen uint32
 }
 
-// encode fills the record with the header, the request tags and the first n
-// merged timers, and encodes it into c.buf.
-func (c *collector) encode(n int) ([]byte, error) {
-	if c.dict == nil {
-		c.dict = make(map[string]uint32)
+// A memoEntry remembers that the Tags map at p, whose values were all
+// plain strings, made out timer out in this build: a loop of timers made
+// with the same map flattens it once.
+type memoEntry struct {
+	p   unsafe.Pointer
+	out int32
+	gen uint32
+}
+
+const (
+	wordCacheBits = 9
+	wordCacheSize = 1 << wordCacheBits
+	memoBits      = 6
+	memoSize      = 1 << memoBits
+)
+
+func ptrHash(p uintptr, bits uint) uint64 {
+	return (uint64(p) * 0x9E3779B97F4A7C15) >> (64 - bits)
+}
+
+// build flattens the snapshot's tags, merges identical timers and encodes
+// them all. Called with encMu held.
+func (c *collector) build() ([]byte, error) {
+	e := &c.enc
+	e.gen++
+	if e.gen == 0 { // wrapped: forget every entry rather than trust one
+		clear(e.words[:])
+		clear(e.memo[:])
+		e.gen = 1
 	}
-	clear(c.dict)
-	r := &c.rec
+	e.dict.reset(e.gen)
+	e.flat.reset()
+	if e.onErr == nil {
+		e.onErr = c.tagError
+	}
+	r := &e.rec
 	r.Reset()
 	hd := &c.snapHdr
 	r.Hostname, r.ServerName, r.ScriptName = hd.hostname, hd.serverName, hd.scriptName
@@ -651,34 +718,277 @@ func (c *collector) encode(n int) ([]byte, error) {
 	if hd.schema != "" {
 		r.Schema, r.HasSchema = hd.schema, true
 	}
+
 	// Request tags first, value before name, as the PHP extension does.
-	for i := c.reqTagRange[0]; i < c.reqTagRange[1]; i++ {
-		v := c.word(c.flat.value(i))
+	ps, _ := e.flatten(c.snapTags)
+	for _, p := range ps {
+		v := e.word(p.value)
 		r.TagValue = append(r.TagValue, v)
-		r.TagName = append(r.TagName, c.word(c.flat.name(i)))
+		r.TagName = append(r.TagName, e.word(p.name))
 	}
-	for _, o := range c.out[:n] {
-		hits := o.hits
-		if hits > 1<<32-1 {
-			hits = 1<<32 - 1
-		}
-		r.TimerHitCount = append(r.TimerHitCount, uint32(hits))
+	e.reqDictEnd = len(r.Dictionary)
+
+	e.out = e.out[:0]
+	size := 16
+	for size < 2*len(c.snap) && size < 1024 {
+		size *= 2
+	}
+	e.resetTable(size)
+	for i := range c.snap {
+		e.addTimer(&c.snap[i])
+	}
+	for _, o := range e.out {
+		r.TimerHitCount = append(r.TimerHitCount, uint32(min(o.hits, 1<<32-1)))
 		r.TimerValue = append(r.TimerValue, float32(o.value.Seconds()))
-		r.TimerTagCount = append(r.TimerTagCount, uint32(o.end-o.start))
-		for i := o.start; i < o.end; i++ {
-			r.TimerTagName = append(r.TimerTagName, c.word(c.flat.name(i)))
-			r.TimerTagValue = append(r.TimerTagValue, c.word(c.flat.value(i)))
+	}
+	return c.encode(len(e.out))
+}
+
+var errNoTags = errors.New("pynba: a timer with no tags is not sent (pinba_engine skips such timers)")
+
+func (c *collector) tagError(err error) {
+	if c.owner != nil {
+		c.owner.stats.tagErrors.Add(1)
+		c.owner.cfg.reportError(err)
+	}
+}
+
+// flatten returns the sorted, deduplicated pairs of tags (see Flatten), in
+// e.pairs, and whether they were all plain strings. A map whose values are
+// all strings, by far the most common, is read directly: its keys are its
+// names, distinct, so sorting them is all there is to do. Any other goes
+// through the flatBuf, which knows every rule.
+func (e *encoder) flatten(tags Tags) (ps []tagPair, plain bool) {
+	ps = e.pairs[:0]
+	plain = true
+	for k, v := range tags {
+		s, ok := v.(string)
+		if !ok || k == "" {
+			plain = false
+			break
 		}
+		ps = append(ps, tagPair{k, s})
+	}
+	if plain {
+		if len(ps) <= 12 {
+			for i := 1; i < len(ps); i++ {
+				for j := i; j > 0 && ps[j].name < ps[j-1].name; j-- {
+					ps[j], ps[j-1] = ps[j-1], ps[j]
+				}
+			}
+		} else {
+			slices.SortFunc(ps, func(a, b tagPair) int { return strings.Compare(a.name, b.name) })
+		}
+		e.pairs = ps
+		return ps, true
+	}
+	ps = ps[:0]
+	start, end := e.flat.add(tags, e.onErr)
+	for i := start; i < end; i++ {
+		ps = append(ps, tagPair{arenaString(e.flat.name(i)), arenaString(e.flat.value(i))})
+	}
+	e.pairs = ps
+	return ps, false
+}
+
+// arenaString returns b as a string sharing its memory: the flatBuf arena
+// is not written over until the next build's reset.
+func arenaString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// word returns the dictionary index of s, adding it when new.
+func (e *encoder) word(s string) uint32 {
+	p := unsafe.StringData(s)
+	w := &e.words[ptrHash(uintptr(unsafe.Pointer(p))^uintptr(len(s))<<1, wordCacheBits)]
+	if w.p == p && w.n == len(s) && w.gen == e.gen {
+		return w.idx
+	}
+	i := e.dict.index(s, &e.rec.Dictionary)
+	*w = wordEntry{p: p, n: len(s), idx: i, gen: e.gen}
+	return i
+}
+
+// dictTable finds the index of a word in the dictionary being built: an
+// open-addressing table of indexes into it, keyed by the word's hash. A
+// slot is empty unless it holds the current build's generation, so a build
+// starts without clearing the table.
+type dictTable struct {
+	slots []dictSlot
+	n     int // words in the table
+	gen   uint32
+}
+
+type dictSlot struct {
+	hash uint32
+	idx  uint32
+	gen  uint32
+}
+
+var dictSeed = maphash.MakeSeed()
+
+func (t *dictTable) reset(gen uint32) {
+	t.n, t.gen = 0, gen
+	if len(t.slots) == 0 {
+		t.slots = make([]dictSlot, 64)
+	}
+	if gen == 1 { // the generation wrapped: old slots might look current
+		clear(t.slots)
+	}
+}
+
+// index returns the index of s in *dict, appending it when it is new.
+func (t *dictTable) index(s string, dict *[]string) uint32 {
+	h := maphash.String(dictSeed, s)
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := &t.slots[i]
+		if sl.gen != t.gen {
+			idx := uint32(len(*dict))
+			*dict = append(*dict, s)
+			*sl = dictSlot{hash: uint32(h), idx: idx, gen: t.gen}
+			if t.n++; 2*t.n > len(t.slots) {
+				t.grow(*dict)
+			}
+			return idx
+		}
+		if sl.hash == uint32(h) && (*dict)[sl.idx] == s {
+			return sl.idx
+		}
+	}
+}
+
+// grow doubles the table and puts the words of dict back in it.
+func (t *dictTable) grow(dict []string) {
+	t.slots = make([]dictSlot, 2*len(t.slots))
+	mask := uint64(len(t.slots) - 1)
+	for idx, s := range dict {
+		h := maphash.String(dictSeed, s)
+		for i := h & mask; ; i = (i + 1) & mask {
+			if sl := &t.slots[i]; sl.gen != t.gen {
+				*sl = dictSlot{hash: uint32(h), idx: uint32(idx), gen: t.gen}
+				break
+			}
+		}
+	}
+}
+
+// addTimer adds a snapshot timer to the packet: to the out timer of the same
+// tag set when there is one, else as a new out timer.
+func (e *encoder) addTimer(t *timerSnap) {
+	mp := *(*unsafe.Pointer)(unsafe.Pointer(&t.tags))
+	var m *memoEntry
+	if mp != nil {
+		m = &e.memo[ptrHash(uintptr(mp), memoBits)]
+		if m.p == mp && m.gen == e.gen {
+			o := &e.out[m.out]
+			o.value = addDur(o.value, t.value)
+			o.hits += uint64(t.hits)
+			return
+		}
+	}
+	ps, plain := e.flatten(t.tags)
+	if len(ps) == 0 {
+		e.onErr(errNoTags)
+		return
+	}
+	r := &e.rec
+	start := len(r.TimerTagName)
+	h := uint64(0xcbf29ce484222325)
+	for _, p := range ps {
+		n, v := e.word(p.name), e.word(p.value)
+		r.TimerTagName = append(r.TimerTagName, n)
+		r.TimerTagValue = append(r.TimerTagValue, v)
+		h = (h ^ (uint64(n)<<32 | uint64(v))) * 0x100000001b3
+		h ^= h >> 29
+	}
+	j := e.findOrAdd(h, start)
+	o := &e.out[j]
+	o.value = addDur(o.value, t.value)
+	o.hits += uint64(t.hits)
+	if plain && m != nil {
+		*m = memoEntry{p: mp, out: int32(j), gen: e.gen}
+	}
+}
+
+// findOrAdd returns the out timer whose tag indexes equal those from start
+// to the end of rec's arrays, which it then cuts off; or, when there is
+// none, a new out timer holding them.
+func (e *encoder) findOrAdd(h uint64, start int) int {
+	r := &e.rec
+	end := len(r.TimerTagName)
+	mask := uint64(len(e.table) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		x := e.table[i]
+		if x == 0 {
+			e.out = append(e.out, outTimer{tagStart: int32(start), tagEnd: int32(end), dictEnd: int32(len(r.Dictionary)), hash: h})
+			r.TimerTagCount = append(r.TimerTagCount, uint32(end-start))
+			e.table[i] = int32(len(e.out))
+			if 2*len(e.out) > len(e.table) {
+				e.resetTable(2 * len(e.table))
+				for j := range e.out {
+					e.insert(e.out[j].hash, int32(j+1))
+				}
+			}
+			return len(e.out) - 1
+		}
+		o := &e.out[x-1]
+		if o.hash == h && int(o.tagEnd-o.tagStart) == end-start &&
+			slices.Equal(r.TimerTagName[o.tagStart:o.tagEnd], r.TimerTagName[start:end]) &&
+			slices.Equal(r.TimerTagValue[o.tagStart:o.tagEnd], r.TimerTagValue[start:end]) {
+			r.TimerTagName = r.TimerTagName[:start]
+			r.TimerTagValue = r.TimerTagValue[:start]
+			return int(x - 1)
+		}
+	}
+}
+
+func (e *encoder) resetTable(size int) {
+	if cap(e.table) < size {
+		e.table = make([]int32, size)
+	} else {
+		e.table = e.table[:size]
+		clear(e.table)
+	}
+}
+
+func (e *encoder) insert(h uint64, x int32) {
+	mask := uint64(len(e.table) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		if e.table[i] == 0 {
+			e.table[i] = x
+			return
+		}
+	}
+}
+
+// encode encodes the record with the request tags and the first n out
+// timers into the collector's buffer. The first n timers' arrays and the
+// dictionary they need are prefixes of the whole ones.
+func (c *collector) encode(n int) ([]byte, error) {
+	e := &c.enc
+	r := &e.rec
+	if n < len(e.out) {
+		cut := *r
+		tagEnd, dictEnd := 0, e.reqDictEnd
+		if n > 0 {
+			tagEnd, dictEnd = int(e.out[n-1].tagEnd), int(e.out[n-1].dictEnd)
+		}
+		cut.TimerHitCount = cut.TimerHitCount[:n]
+		cut.TimerValue = cut.TimerValue[:n]
+		cut.TimerTagCount = cut.TimerTagCount[:n]
+		cut.TimerTagName = cut.TimerTagName[:tagEnd]
+		cut.TimerTagValue = cut.TimerTagValue[:tagEnd]
+		cut.Dictionary = cut.Dictionary[:dictEnd]
+		r = &cut
 	}
 	var err error
-	c.buf, err = r.Append(c.buf[:0])
-	return c.buf, err
+	e.buf, err = r.Append(e.buf[:0])
+	return e.buf, err
 }
 
 type ctxKey struct{}
 
 // reqCtx is the request's context: the parent with the request's collector
-// as a value. One allocation holds both the value and the epoch.
+// as a value.
 type reqCtx struct {
 	context.Context
 	h Collector

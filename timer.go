@@ -3,6 +3,7 @@ package pynba
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -57,7 +58,10 @@ func (c *collector) newTimer(tags Tags) TimerRef {
 		s = &timerSlot{c: c}
 	}
 	c.seq++
-	*s = timerSlot{c: c, seq: c.seq, tags: tags}
+	// Every field but c, which a stale TimerRef reads before it takes the
+	// lock: a slot belongs to its collector for good.
+	s.seq, s.tags, s.data = c.seq, tags, nil
+	s.elapsed, s.startedAt, s.hits, s.running, s.deleted = 0, 0, 0, false, false
 	c.slots = append(c.slots, s)
 	return TimerRef{s, c.seq}
 }
@@ -156,7 +160,7 @@ func (t TimerRef) Stop() TimerRef {
 		return t
 	}
 	s.running = false
-	s.elapsed += now - s.startedAt
+	s.elapsed = addDur(s.elapsed, now-s.startedAt)
 	s.c.mu.Unlock()
 	return t
 }
@@ -199,7 +203,7 @@ func (t TimerRef) Elapsed() time.Duration {
 	}
 	d := s.elapsed
 	if s.running {
-		d += now - s.startedAt
+		d = addDur(d, now-s.startedAt)
 	}
 	s.c.mu.Unlock()
 	return d
@@ -261,3 +265,12 @@ func (t TimerRef) SetData(v any) {
 // Detached reports whether the timer belongs to no request (it was made
 // outside one): what it measures is sent nowhere.
 func (t TimerRef) Detached() bool { return t.s == nil || t.s.c.detached }
+
+// addDur returns a+b for durations that are not negative, saturating at the
+// largest Duration instead of wrapping to a negative sum (sent as 0).
+func addDur(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}

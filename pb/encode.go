@@ -167,13 +167,17 @@ func (r *Record) Check() error {
 		return fmt.Errorf("pb: %d request tag names but %d request tag values", len(r.TagName), len(r.TagValue))
 	}
 	d := uint32(len(r.Dictionary))
-	for _, s := range [...]struct {
-		name string
-		idx  []uint32
-	}{{"timer_tag_name", r.TimerTagName}, {"timer_tag_value", r.TimerTagValue}, {"tag_name", r.TagName}, {"tag_value", r.TagValue}} {
-		for i, x := range s.idx {
-			if x >= d {
-				return fmt.Errorf("pb: %s[%d] = %d is out of range of a dictionary of %d words", s.name, i, x, d)
+	// The largest index decides; the loop that names the culprit runs only
+	// when there is one.
+	if d == 0 || maxIndex(r.TimerTagName) >= d || maxIndex(r.TimerTagValue) >= d || maxIndex(r.TagName) >= d || maxIndex(r.TagValue) >= d {
+		for _, s := range [...]struct {
+			name string
+			idx  []uint32
+		}{{"timer_tag_name", r.TimerTagName}, {"timer_tag_value", r.TimerTagValue}, {"tag_name", r.TagName}, {"tag_value", r.TagValue}} {
+			for i, x := range s.idx {
+				if x >= d {
+					return fmt.Errorf("pb: %s[%d] = %d is out of range of a dictionary of %d words", s.name, i, x, d)
+				}
 			}
 		}
 	}
@@ -183,6 +187,20 @@ func (r *Record) Check() error {
 		}
 	}
 	return nil
+}
+
+// maxIndex returns the largest of xs, 0 when it is empty. Four lanes keep
+// the loop free of a dependency on one running maximum.
+func maxIndex(xs []uint32) uint32 {
+	var m0, m1, m2, m3 uint32
+	for len(xs) >= 4 {
+		m0, m1, m2, m3 = max(m0, xs[0]), max(m1, xs[1]), max(m2, xs[2]), max(m3, xs[3])
+		xs = xs[4:]
+	}
+	for _, x := range xs {
+		m0 = max(m0, x)
+	}
+	return max(m0, m1, m2, m3)
 }
 
 // Append appends r's encoding to b and returns the extended buffer. It
@@ -195,72 +213,146 @@ func (r *Record) Append(b []byte) ([]byte, error) {
 	return r.appendChecked(b), nil
 }
 
-func appendString(b []byte, num protowire.Number, s string) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, s)
+// Keys of the fields: the field number and wire type as one varint, of one
+// byte for fields 1 to 15 and two for 16 to 23.
+const (
+	keyHostname      = byte(FieldHostname)<<3 | byte(protowire.BytesType)
+	keyServerName    = byte(FieldServerName)<<3 | byte(protowire.BytesType)
+	keyScriptName    = byte(FieldScriptName)<<3 | byte(protowire.BytesType)
+	keyRequestCount  = byte(FieldRequestCount)<<3 | byte(protowire.VarintType)
+	keyDocumentSize  = byte(FieldDocumentSize)<<3 | byte(protowire.VarintType)
+	keyMemoryPeak    = byte(FieldMemoryPeak)<<3 | byte(protowire.VarintType)
+	keyRequestTime   = byte(FieldRequestTime)<<3 | byte(protowire.Fixed32Type)
+	keyRUUtime       = byte(FieldRUUtime)<<3 | byte(protowire.Fixed32Type)
+	keyRUStime       = byte(FieldRUStime)<<3 | byte(protowire.Fixed32Type)
+	keyTimerHitCount = byte(FieldTimerHitCount)<<3 | byte(protowire.VarintType)
+	keyTimerValue    = byte(FieldTimerValue)<<3 | byte(protowire.Fixed32Type)
+	keyTimerTagCount = byte(FieldTimerTagCount)<<3 | byte(protowire.VarintType)
+	keyTimerTagName  = byte(FieldTimerTagName)<<3 | byte(protowire.VarintType)
+	keyTimerTagValue = byte(FieldTimerTagValue)<<3 | byte(protowire.VarintType)
+	keyDictionary    = byte(FieldDictionary)<<3 | byte(protowire.BytesType)
+)
+
+// key2 is the two-byte key of a field from 16 to 23 (number<<3 | type is
+// 128 to 191: its low 7 bits with the continuation bit, then 1).
+func key2(num protowire.Number, typ protowire.Type) uint16 {
+	k := uint16(num)<<3 | uint16(typ)
+	return uint16(k&0x7f|0x80) | (k>>7)<<8
 }
 
-func appendUint(b []byte, num protowire.Number, v uint32) []byte {
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, uint64(v))
+func appendVarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
 }
 
-func appendSeconds(b []byte, num protowire.Number, v float32) []byte {
-	b = protowire.AppendTag(b, num, protowire.Fixed32Type)
-	return protowire.AppendFixed32(b, math.Float32bits(Seconds(v)))
+func appendString(b []byte, key byte, s string) []byte {
+	if len(s) < 0x80 {
+		b = append(b, key, byte(len(s)))
+	} else {
+		b = appendVarint(append(b, key), uint64(len(s)))
+	}
+	return append(b, s...)
 }
 
-func appendUints(b []byte, num protowire.Number, vs []uint32) []byte {
+func appendUint(b []byte, key byte, v uint32) []byte {
+	if v < 0x80 {
+		return append(b, key, byte(v))
+	}
+	return appendVarint(append(b, key), uint64(v))
+}
+
+func appendFixed(b []byte, key byte, v float32) []byte {
+	x := math.Float32bits(Seconds(v))
+	return append(b, key, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
+}
+
+// appendUints writes vs as a repeated unpacked field of one-byte key.
+func appendUints(b []byte, key byte, vs []uint32) []byte {
 	for _, v := range vs {
-		b = appendUint(b, num, v)
+		if v < 0x80 {
+			b = append(b, key, byte(v))
+		} else {
+			b = appendVarint(append(b, key), uint64(v))
+		}
 	}
 	return b
 }
 
-func appendSecondsList(b []byte, num protowire.Number, vs []float32) []byte {
+// appendUints2 writes vs as a repeated unpacked field of two-byte key.
+func appendUints2(b []byte, key uint16, vs []uint32) []byte {
+	k0, k1 := byte(key), byte(key>>8)
 	for _, v := range vs {
-		b = appendSeconds(b, num, v)
+		if v < 0x80 {
+			b = append(b, k0, k1, byte(v))
+		} else {
+			b = appendVarint(append(b, k0, k1), uint64(v))
+		}
+	}
+	return b
+}
+
+func appendUint2(b []byte, key uint16, v uint32) []byte {
+	return appendVarint(append(b, byte(key), byte(key>>8)), uint64(v))
+}
+
+func appendFixeds(b []byte, key byte, vs []float32) []byte {
+	for _, v := range vs {
+		b = appendFixed(b, key, v)
+	}
+	return b
+}
+
+func appendFixeds2(b []byte, key uint16, vs []float32) []byte {
+	for _, v := range vs {
+		x := math.Float32bits(Seconds(v))
+		b = append(b, byte(key), byte(key>>8), byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
 	}
 	return b
 }
 
 func (r *Record) appendChecked(b []byte) []byte {
-	b = appendString(b, FieldHostname, r.Hostname)
-	b = appendString(b, FieldServerName, r.ServerName)
-	b = appendString(b, FieldScriptName, r.ScriptName)
-	b = appendUint(b, FieldRequestCount, r.RequestCount)
-	b = appendUint(b, FieldDocumentSize, r.DocumentSize)
-	b = appendUint(b, FieldMemoryPeak, r.MemoryPeak)
-	b = appendSeconds(b, FieldRequestTime, r.RequestTime)
-	b = appendSeconds(b, FieldRUUtime, r.RUUtime)
-	b = appendSeconds(b, FieldRUStime, r.RUStime)
+	b = appendString(b, keyHostname, r.Hostname)
+	b = appendString(b, keyServerName, r.ServerName)
+	b = appendString(b, keyScriptName, r.ScriptName)
+	b = appendUint(b, keyRequestCount, r.RequestCount)
+	b = appendUint(b, keyDocumentSize, r.DocumentSize)
+	b = appendUint(b, keyMemoryPeak, r.MemoryPeak)
+	b = appendFixed(b, keyRequestTime, r.RequestTime)
+	b = appendFixed(b, keyRUUtime, r.RUUtime)
+	b = appendFixed(b, keyRUStime, r.RUStime)
 	for _, v := range r.TimerHitCount {
-		b = appendUint(b, FieldTimerHitCount, HitCount(v))
+		b = appendUint(b, keyTimerHitCount, HitCount(v))
 	}
-	b = appendSecondsList(b, FieldTimerValue, r.TimerValue)
-	b = appendUints(b, FieldTimerTagCount, r.TimerTagCount)
-	b = appendUints(b, FieldTimerTagName, r.TimerTagName)
-	b = appendUints(b, FieldTimerTagValue, r.TimerTagValue)
+	b = appendFixeds(b, keyTimerValue, r.TimerValue)
+	b = appendUints(b, keyTimerTagCount, r.TimerTagCount)
+	b = appendUints(b, keyTimerTagName, r.TimerTagName)
+	b = appendUints(b, keyTimerTagValue, r.TimerTagValue)
 	for _, s := range r.Dictionary {
-		b = appendString(b, FieldDictionary, s)
+		b = appendString(b, keyDictionary, s)
 	}
 	if r.HasStatus {
-		b = appendUint(b, FieldStatus, Status(r.Status))
+		b = appendUint2(b, key2(FieldStatus, protowire.VarintType), Status(r.Status))
 	}
 	if r.HasMemoryFootprint {
-		b = appendUint(b, FieldMemoryFootprint, r.MemoryFootprint)
+		b = appendUint2(b, key2(FieldMemoryFootprint, protowire.VarintType), r.MemoryFootprint)
 	}
 	for i := range r.Requests {
-		b = protowire.AppendTag(b, FieldRequests, protowire.BytesType)
+		k := key2(FieldRequests, protowire.BytesType)
+		b = append(b, byte(k), byte(k>>8))
 		b = r.Requests[i].appendNested(b)
 	}
 	if r.HasSchema {
-		b = appendString(b, FieldSchema, r.Schema)
+		k := key2(FieldSchema, protowire.BytesType)
+		b = appendVarint(append(b, byte(k), byte(k>>8)), uint64(len(r.Schema)))
+		b = append(b, r.Schema...)
 	}
-	b = appendUints(b, FieldTagName, r.TagName)
-	b = appendUints(b, FieldTagValue, r.TagValue)
-	b = appendSecondsList(b, FieldTimerRUUtime, r.TimerRUUtime)
-	b = appendSecondsList(b, FieldTimerRUStime, r.TimerRUStime)
+	b = appendUints2(b, key2(FieldTagName, protowire.VarintType), r.TagName)
+	b = appendUints2(b, key2(FieldTagValue, protowire.VarintType), r.TagValue)
+	b = appendFixeds2(b, key2(FieldTimerRUUtime, protowire.Fixed32Type), r.TimerRUUtime)
+	b = appendFixeds2(b, key2(FieldTimerRUStime, protowire.Fixed32Type), r.TimerRUStime)
 	return b
 }
 

@@ -1,0 +1,296 @@
+package pynba
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeWriter is the state of the fake ResponseWriters that
+// responsewriter_gen_test.go makes, one type per combination of optional
+// interfaces: it records what reaches it.
+type fakeWriter struct {
+	header   http.Header
+	codes    []int
+	body     bytes.Buffer
+	calls    []string
+	closed   chan bool
+	deadline time.Time
+}
+
+var errFakeHijack = errors.New("fake: hijacked")
+
+func newFakeWriter() *fakeWriter {
+	return &fakeWriter{header: http.Header{}, closed: make(chan bool)}
+}
+
+func (f *fakeWriter) called(name string) { f.calls = append(f.calls, name) }
+
+func (f *fakeWriter) Header() http.Header { return f.header }
+func (f *fakeWriter) WriteHeader(code int) {
+	f.codes = append(f.codes, code)
+}
+func (f *fakeWriter) Write(b []byte) (int, error) { return f.body.Write(b) }
+
+// SetWriteDeadline is reached by http.ResponseController through Unwrap.
+func (f *fakeWriter) SetWriteDeadline(t time.Time) error {
+	f.deadline = t
+	return nil
+}
+
+// optional lists the interfaces of the combination bits, in order.
+var optional = []struct {
+	name string
+	has  func(http.ResponseWriter) bool
+}{
+	{"http.Flusher", func(w http.ResponseWriter) bool { _, ok := w.(http.Flusher); return ok }},
+	{"http.CloseNotifier", func(w http.ResponseWriter) bool { _, ok := w.(http.CloseNotifier); return ok }},
+	{"http.Hijacker", func(w http.ResponseWriter) bool { _, ok := w.(http.Hijacker); return ok }},
+	{"io.ReaderFrom", func(w http.ResponseWriter) bool { _, ok := w.(io.ReaderFrom); return ok }},
+	{"http.Pusher", func(w http.ResponseWriter) bool { _, ok := w.(http.Pusher); return ok }},
+	{"io.StringWriter", func(w http.ResponseWriter) bool { _, ok := w.(io.StringWriter); return ok }},
+}
+
+func TestResponseWriterHasExactlyTheInterfaces(t *testing.T) {
+	types := map[reflect.Type]int{}
+	for combo := range 1 << len(optional) {
+		under := newFake(combo, newFakeWriter())
+		rw := &respWriter{w: under}
+		got := rw.wrap()
+		for i, o := range optional {
+			want := combo&(1<<i) != 0
+			if o.has(under) != want {
+				t.Fatalf("combination %d: the fake itself is wrong about %s", combo, o.name)
+			}
+			if o.has(got) != want {
+				t.Errorf("combination %d: wrapper has %s %v, the writer %v", combo, o.name, o.has(got), want)
+			}
+		}
+		_, flushErr := got.(interface{ FlushError() error })
+		if flushErr != (combo&rwFlusher != 0) {
+			t.Errorf("combination %d: FlushError %v", combo, flushErr)
+		}
+		u, ok := got.(interface{ Unwrap() http.ResponseWriter })
+		if !ok || u.Unwrap() != under {
+			t.Errorf("combination %d: Unwrap does not return the writer", combo)
+		}
+		if prev, ok := types[reflect.TypeOf(got)]; ok {
+			t.Errorf("combinations %d and %d share the type %T", prev, combo, got)
+		}
+		types[reflect.TypeOf(got)] = combo
+	}
+}
+
+func TestResponseWriterCallsThrough(t *testing.T) {
+	for combo := range 1 << len(optional) {
+		t.Run(fmt.Sprint(combo), func(t *testing.T) {
+			f := newFakeWriter()
+			under := newFake(combo, f)
+			rw := &respWriter{w: under}
+			w := rw.wrap()
+			w.Header().Set("X-Test", "1")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.WriteHeader(http.StatusNotFound)
+			w.WriteHeader(http.StatusTeapot) // superfluous: not recorded
+			io.WriteString(w, "abc")         // WriteString when there is one
+			w.Write([]byte("de"))
+			want, wantCalls := "abcde", []string(nil)
+			if combo&rwStringWriter != 0 {
+				wantCalls = append(wantCalls, "WriteString")
+			}
+			if combo&rwFlusher != 0 {
+				w.(http.Flusher).Flush()
+				if err := w.(interface{ FlushError() error }).FlushError(); err != nil {
+					t.Errorf("FlushError: %v", err)
+				}
+				if err := http.NewResponseController(w).Flush(); err != nil {
+					t.Errorf("ResponseController.Flush: %v", err)
+				}
+				wantCalls = append(wantCalls, "Flush", "Flush", "Flush")
+			} else if err := http.NewResponseController(w).Flush(); !errors.Is(err, http.ErrNotSupported) {
+				t.Errorf("ResponseController.Flush on a writer that cannot: %v", err)
+			}
+			if combo&rwCloseNotifier != 0 {
+				if ch := w.(http.CloseNotifier).CloseNotify(); ch != f.closed {
+					t.Error("CloseNotify did not return the writer's channel")
+				}
+				wantCalls = append(wantCalls, "CloseNotify")
+			}
+			if combo&rwHijacker != 0 {
+				if _, _, err := w.(http.Hijacker).Hijack(); err != errFakeHijack {
+					t.Errorf("Hijack: %v", err)
+				}
+				wantCalls = append(wantCalls, "Hijack")
+			}
+			if combo&rwReaderFrom != 0 {
+				n, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader("fghi"))
+				if n != 4 || err != nil {
+					t.Errorf("ReadFrom: %d, %v", n, err)
+				}
+				want += "fghi"
+				wantCalls = append(wantCalls, "ReadFrom")
+			}
+			if combo&rwPusher != 0 {
+				if err := w.(http.Pusher).Push("/style.css", nil); err != nil {
+					t.Errorf("Push: %v", err)
+				}
+				wantCalls = append(wantCalls, "Push /style.css")
+			}
+			deadline := time.Unix(1e9, 0)
+			if err := http.NewResponseController(w).SetWriteDeadline(deadline); err != nil || !f.deadline.Equal(deadline) {
+				t.Errorf("ResponseController.SetWriteDeadline through Unwrap: %v, deadline %v", err, f.deadline)
+			}
+			if f.header.Get("X-Test") != "1" || fmt.Sprint(f.codes) != "[103 404 418]" || f.body.String() != want {
+				t.Errorf("writer got header %v codes %v body %q", f.header, f.codes, f.body.String())
+			}
+			if fmt.Sprint(f.calls) != fmt.Sprint(wantCalls) {
+				t.Errorf("calls %v, want %v", f.calls, wantCalls)
+			}
+			if rw.code.Load() != http.StatusNotFound || rw.written.Load() != uint64(len(want)) {
+				t.Errorf("recorded code %d and %d bytes, want 404 and %d", rw.code.Load(), rw.written.Load(), len(want))
+			}
+		})
+	}
+}
+
+var sinkWriter http.ResponseWriter
+
+func TestResponseWriterAllocatesNothing(t *testing.T) {
+	for _, combo := range []int{0, rwFlusher | rwStringWriter, 1<<len(optional) - 1} {
+		rw := &respWriter{w: newFake(combo, newFakeWriter())}
+		b := []byte("x")
+		allocs := testing.AllocsPerRun(100, func() {
+			w := rw.wrap()
+			w.Write(b)
+			w.WriteHeader(http.StatusOK)
+			if s, ok := w.(io.StringWriter); ok {
+				s.WriteString("y")
+			}
+			sinkWriter = w
+		})
+		if allocs != 0 {
+			t.Errorf("combination %d: %v allocations to wrap and write", combo, allocs)
+		}
+	}
+}
+
+// Through a real server: the handler sees the server's own interfaces,
+// flushes and copies through them, and the packet counts every byte.
+func TestMonitorRealServerWriter(t *testing.T) {
+	errs := make(chan error, 8)
+	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, o := range optional {
+			if o.name != "http.Pusher" && !o.has(w) { // net/http's HTTP/1 writer has all but Pusher
+				errs <- fmt.Errorf("the handler's writer is not an %s", o.name)
+			}
+		}
+		io.WriteString(w, "a")
+		rc := http.NewResponseController(w)
+		if err := rc.Flush(); err != nil {
+			errs <- fmt.Errorf("Flush: %v", err)
+		}
+		if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			errs <- fmt.Errorf("SetWriteDeadline: %v", err)
+		}
+		n, err := io.Copy(w, strings.NewReader(strings.Repeat("x", 3000))) // ReadFrom
+		if n != 3000 || err != nil {
+			errs <- fmt.Errorf("io.Copy: %d, %v", n, err)
+		}
+	}))
+	ts := httptest.NewServer(m)
+	defer ts.Close()
+	resp, err := ts.Client().Get(ts.URL + "/copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(body) != 3001 {
+		t.Errorf("client got %d bytes", len(body))
+	}
+	if p := next(t, srv); p.DocumentSize != 3001 || p.Status != 200 || p.ScriptName != "/copy" {
+		t.Errorf("packet: size %d status %d script %q", p.DocumentSize, p.Status, p.ScriptName)
+	}
+}
+
+// A handler can hijack the connection through the wrapper.
+func TestMonitorHijack(t *testing.T) {
+	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		buf.WriteString("HTTP/1.1 202 Accepted\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
+		buf.Flush()
+	}))
+	ts := httptest.NewServer(m)
+	defer ts.Close()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /raw HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 202 || string(body) != "hijacked" {
+		t.Errorf("client got %d %q", resp.StatusCode, body)
+	}
+	if p := next(t, srv); p.ScriptName != "/raw" {
+		t.Errorf("packet script %q", p.ScriptName)
+	}
+}
+
+// Under HTTP/2 the server's writer is a Pusher, and so is the wrapper.
+func TestMonitorHTTP2Pusher(t *testing.T) {
+	var mu sync.Mutex
+	var isPusher bool
+	var pushErr error
+	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := w.(http.Pusher)
+		mu.Lock()
+		defer mu.Unlock()
+		isPusher = ok
+		if ok {
+			pushErr = p.Push("/style.css", nil) // the Go client refuses pushes
+		}
+		io.WriteString(w, "h2")
+	}))
+	ts := httptest.NewUnstartedServer(m)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	defer ts.Close()
+	resp, err := ts.Client().Get(ts.URL + "/h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if resp.ProtoMajor != 2 || !isPusher || !errors.Is(pushErr, http.ErrNotSupported) {
+		t.Errorf("proto %d, pusher %v, push error %v", resp.ProtoMajor, isPusher, pushErr)
+	}
+	if p := next(t, srv); p.DocumentSize != 2 || p.Schema != "https" {
+		t.Errorf("packet size %d schema %q", p.DocumentSize, p.Schema)
+	}
+}
