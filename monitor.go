@@ -186,6 +186,11 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// WithContext is inlined: its copy of r does not escape, and is copied
 	// into st, so the request costs no allocation of its own.
 	st.req = *r.WithContext(&st.ctx)
+	if k.cfg.scriptName != nil {
+		c.mu.Lock()
+		c.req = &st.req
+		c.mu.Unlock()
+	}
 	gid := curGoid()
 	prev := bind(gid, binding{c, epoch})
 

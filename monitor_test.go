@@ -611,3 +611,27 @@ func TestHostOnly(t *testing.T) {
 		}
 	}
 }
+
+// A Flush names its packet as the end of the request does, so a request's
+// packets are reported under one script name.
+func TestFlushUsesScriptNameFunc(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		Timer(Tags{"part": "1"}).Start().Stop()
+		if err := Flush(); err != nil {
+			t.Error(err)
+		}
+		Timer(Tags{"part": "2"}).Start().Stop()
+	})
+	m, srv := monitored(t, mux, WithPrefix("p:"), WithScriptName(func(r *http.Request) string { return r.Pattern }))
+	serve(m, "GET", "/items/7")
+	ps, err := srv.Wait(2, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ps {
+		if p.ScriptName != "p:GET /items/{id}" {
+			t.Errorf("packet %d: script %q, want the route pattern", i, p.ScriptName)
+		}
+	}
+}

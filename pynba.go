@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -84,6 +85,9 @@ type collector struct {
 	// resp is the response of the web request running (nil for scripts):
 	// its status code and byte count.
 	resp *respWriter
+	// req is the web request running, as the handler sees it (nil for
+	// scripts): a Flush asks WithScriptName for its name, as the end does.
+	req *http.Request
 
 	seq   uint64       // last timer sequence number given
 	slots []*timerSlot // timers of this request, in creation order
@@ -145,6 +149,7 @@ func (c *collector) beginLocked(start time.Duration, ruUser, ruSys float64) {
 		clear(c.tags)
 	}
 	c.resp = nil
+	c.req = nil
 	c.start = start
 	c.ruUser, c.ruSys = ruUser, ruSys
 }
@@ -155,6 +160,7 @@ func (c *collector) end() {
 	c.epoch++
 	c.active = false
 	c.resp = nil
+	c.req = nil
 	c.releaseSlots()
 	c.mu.Unlock()
 }
@@ -410,6 +416,21 @@ func (h Collector) Flush() error {
 		c.reportError(errFlushWhileBuilding)
 		return errFlushWhileBuilding
 	}
+	// The script name WithScriptName gives now (r.Pattern is known while
+	// the handler runs), so both packets of the request report under one
+	// name. Asked with no lock held: it is the user's code.
+	script, haveScript := "", false
+	if k := c.owner; k != nil && k.cfg.scriptName != nil {
+		c.mu.Lock()
+		req := c.req
+		ask := c.epoch == h.epoch && c.active && !c.scriptOK && req != nil
+		c.mu.Unlock()
+		if ask {
+			if n := k.scriptName(req); n != "" {
+				script, haveScript = k.cfg.prefix+n, true
+			}
+		}
+	}
 	c.encMu.Lock()
 	c.builder.Store(gid)
 	defer func() {
@@ -421,6 +442,9 @@ func (h Collector) Flush() error {
 		c.mu.Unlock()
 		c.late("Flush")
 		return nil
+	}
+	if haveScript && !c.scriptOK {
+		c.scriptName = script
 	}
 	send := c.enabled
 	if send {
