@@ -1284,7 +1284,7 @@ func TestBadServerStrings(t *testing.T) {
 	}
 
 	good := []string{"127.0.0.1", "127.0.0.1:1", "[::1]", "[::1]:65535", "::1", "pinba.test", "pinba.test:30002",
-		"[127.0.0.1]:30002", "a.test,b.test c.test\td.test", "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8"}
+		"[127.0.0.1]:30002", "a.test,b.test c.test\td.test", "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8"}
 	for _, servers := range good {
 		r, err := NewReporter(servers, WithResolver(relResolver))
 		if err != nil {
