@@ -635,3 +635,20 @@ func TestFlushUsesScriptNameFunc(t *testing.T) {
 		}
 	}
 }
+
+// Behind http.TimeoutHandler the handler runs in another goroutine: the
+// proxy finds no request there, the request's context does.
+func TestTimeoutHandlerUsesContext(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !Timer(Tags{"via": "proxy"}).Detached() {
+			t.Error("the proxy found a request in TimeoutHandler's goroutine")
+		}
+		FromContext(r.Context()).Timer(Tags{"via": "context"}).Start().Stop()
+	})
+	m, srv := monitored(t, http.TimeoutHandler(inner, 5*time.Second, "timeout"))
+	serve(m, "GET", "/t")
+	p := next(t, srv)
+	if len(p.Timers) != 1 || p.Timers[0].Tags["via"] != "context" {
+		t.Errorf("timers %v, want the one made through the context", p.Timers)
+	}
+}
