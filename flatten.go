@@ -227,47 +227,6 @@ func (f *flatBuf) comparePairs(a, b flatPair) int {
 	return bytes.Compare(f.arena[a.value:a.end], f.arena[b.value:b.end])
 }
 
-// sameSet reports whether the ranges [a0, a1) and [b0, b1), each returned
-// by add, hold the same pairs.
-func (f *flatBuf) sameSet(a0, a1, b0, b1 int) bool {
-	if a1-a0 != b1-b0 {
-		return false
-	}
-	for i := range a1 - a0 {
-		if f.comparePairs(f.pairs[a0+i], f.pairs[b0+i]) != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// hashSet returns a 64-bit FNV-1a hash of the pairs in [start, end), a range
-// returned by add: equal sets hash equal whatever the order their maps gave.
-func (f *flatBuf) hashSet(start, end int) uint64 {
-	const (
-		offset64 = 14695981039346656037
-		prime64  = 1099511628211
-	)
-	h := uint64(offset64)
-	mix := func(b []byte) {
-		// The length first, so that ("ab","c") and ("a","bc") differ.
-		for n := uint64(len(b)); ; n >>= 8 {
-			h = (h ^ (n & 0xff)) * prime64
-			if n < 0x100 {
-				break
-			}
-		}
-		for _, c := range b {
-			h = (h ^ uint64(c)) * prime64
-		}
-	}
-	for _, p := range f.pairs[start:end] {
-		mix(f.arena[p.name:p.value])
-		mix(f.arena[p.value:p.end])
-	}
-	return h
-}
-
 // reportTag passes a *TagError to onErr, if there is one.
 func reportTag(onErr func(error), name string, err error) {
 	if onErr != nil {

@@ -37,14 +37,3 @@ func BenchmarkFlatten(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkFlatBufHashSet measures hashing a flattened set, as done to
-// merge timers with identical tags.
-func BenchmarkFlatBufHashSet(b *testing.B) {
-	var f flatBuf
-	s, e := f.add(flattenBenchCases[1].tags, nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		f.hashSet(s, e)
-	}
-}

@@ -605,6 +605,10 @@ type PacketTooLargeError struct {
 	SentBytes int  // bytes of the packet sent (0 when Dropped)
 }
 
+// Unwrap returns ErrTooLarge, so errors.Is(err, ErrTooLarge) holds for a
+// packet trimmed or dropped here as for one the Reporter refuses.
+func (e *PacketTooLargeError) Unwrap() error { return ErrTooLarge }
+
 func (e *PacketTooLargeError) Error() string {
 	if e.Dropped {
 		return fmt.Sprintf("pynba: packet of %d bytes is over the %d-byte limit even with no timers: dropped", e.Size, e.Limit)

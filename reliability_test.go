@@ -429,6 +429,9 @@ func TestFaultPacketTooLarge(t *testing.T) {
 		if len(all) != 1 || !errors.As(all[0], &tl) {
 			t.Fatalf("errors %v, want one *PacketTooLargeError", all)
 		}
+		if !errors.Is(all[0], ErrTooLarge) {
+			t.Errorf("errors.Is(%v, ErrTooLarge) is false", all[0])
+		}
 		if tl.Dropped || tl.Limit != limit || tl.Size <= limit || tl.Timers != 201 || tl.Kept != len(p.Timers) || tl.SentBytes != len(p.Raw) {
 			t.Errorf("error %+v; packet of %d bytes with %d timers", tl, len(p.Raw), len(p.Timers))
 		}
