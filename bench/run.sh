@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the benchmarks of issue 5 with -count and writes BENCHMARKS.md: the
+# Runs the cost benchmarks with -count and writes BENCHMARKS.md: the
 # machine, the targets as ratios of benchstat medians of the same run, and
-# benchstat's tables. benchstat is pinned in go.mod as a tool (go tool
+# benchstat's tables. benchstat is pinned as a tool in tools/go.mod (go tool
 # benchstat).
 #
 #   bench/run.sh                  # COUNT=8 runs of each, about 4 minutes
@@ -9,7 +9,7 @@
 #   RAW=bench/results.txt bench/run.sh   # the report again, from the last run
 #
 # The raw output is kept in bench/results.txt: compare two versions with
-# go tool benchstat old.txt bench/results.txt.
+# (cd tools && go tool benchstat old.txt ../bench/results.txt).
 #
 # The ratios compare figures of one run, so that a slower or busier machine
 # moves both sides; still, run it on a quiet machine: another process
@@ -55,8 +55,9 @@ else
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)
 
-go tool benchstat -table .name -col /impl "$tmp/raw.txt" >"$tmp/text.txt"
-go tool benchstat -format csv -table .name -col /impl "$tmp/raw.txt" >"$tmp/csv.txt" 2>/dev/null
+benchstat() { (cd tools && go tool benchstat "$@"); }
+benchstat -table .name -col /impl "$tmp/raw.txt" >"$tmp/text.txt"
+benchstat -format csv -table .name -col /impl "$tmp/raw.txt" >"$tmp/csv.txt" 2>/dev/null
 
 cpu=$(grep -m1 '^cpu:' "$tmp/raw.txt" | cut -d' ' -f2- || true)
 if [[ -r /proc/cpuinfo ]]; then

@@ -1,0 +1,14 @@
+module github.com/pynba-go/pynba/tools
+
+go 1.26.0
+
+tool (
+	golang.org/x/perf/cmd/benchstat
+	google.golang.org/protobuf/cmd/protoc-gen-go
+)
+
+require (
+	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794 // indirect
+	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
