@@ -1,0 +1,264 @@
+package pynbachi_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/pynba-go/pynba"
+	pynbachi "github.com/pynba-go/pynba/contrib/chi"
+	"github.com/pynba-go/pynba/pinbatest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const noRoute = pynba.NoRouteScriptName
+
+// monitored wraps h with a pynba Middleware sending to a pinbatest server,
+// naming requests with pynbachi.ScriptName(routes).
+func monitored(t testing.TB, routes chi.Routes, h http.Handler, opts ...pynba.Option) (*pinbatest.Server, http.Handler) {
+	t.Helper()
+	srv := pinbatest.NewServer()
+	opts = append([]pynba.Option{pynba.WithScriptName(pynbachi.ScriptName(routes))}, opts...)
+	m, err := pynba.NewMiddleware(h, srv.Addr(), opts...)
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Close()
+		srv.Close()
+	})
+	return srv, m
+}
+
+func serve(h http.Handler, method, target string) int {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(method, target, nil))
+	return w.Code
+}
+
+func newRouter() *chi.Mux {
+	r := chi.NewRouter()
+	r.Get("/items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, chi.URLParam(r, "id"))
+	})
+	r.Post("/items", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
+	r.Route("/api", func(r chi.Router) {
+		r.Get("/users/{user}/orders/{order}", func(w http.ResponseWriter, r *http.Request) {})
+	})
+	return r
+}
+
+func TestRouteTemplates(t *testing.T) {
+	r := newRouter()
+	srv, h := monitored(t, r, r)
+	const n = 300
+	for i := range n {
+		if code := serve(h, "GET", fmt.Sprintf("/items/%d", i)); code != 200 {
+			t.Fatalf("GET /items/%d: %d", i, code)
+		}
+	}
+	serve(h, "POST", "/items")
+	serve(h, "GET", "/api/users/7/orders/99")
+	pkts, err := srv.Wait(n+2, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]int{}
+	for _, p := range pkts {
+		names[p.ScriptName]++
+	}
+	want := map[string]int{
+		"GET /items/{id}":                      n,
+		"POST /items":                          1,
+		"GET /api/users/{user}/orders/{order}": 1,
+	}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Errorf("script names %v, want %v", names, want)
+	}
+	if pkts[n].Status != http.StatusCreated {
+		t.Errorf("POST /items status %d", pkts[n].Status)
+	}
+}
+
+func TestNoRoute(t *testing.T) {
+	r := newRouter()
+	srv, h := monitored(t, r, r)
+	cases := []struct {
+		method, target string
+		status         int
+	}{
+		{"GET", "/nowhere/1", 404},
+		{"GET", "/nowhere/2", 404},
+		{"GET", "/api/nowhere", 404}, // under a mounted subrouter
+		{"DELETE", "/items/1", 405},
+		{"PUT", "/items", 405},
+	}
+	for _, c := range cases {
+		if code := serve(h, c.method, c.target); code != c.status {
+			t.Fatalf("%s %s: %d, want %d", c.method, c.target, code, c.status)
+		}
+	}
+	pkts, err := srv.Wait(len(cases), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		if p := pkts[i]; p.ScriptName != noRoute || p.Status != uint32(c.status) {
+			t.Errorf("%s %s: script %q status %d, want %q %d", c.method, c.target, p.ScriptName, p.Status, noRoute, c.status)
+		}
+	}
+}
+
+func TestPrefixAndHandlerName(t *testing.T) {
+	r := chi.NewRouter()
+	r.Get("/a/{x}", func(w http.ResponseWriter, r *http.Request) {})
+	r.Get("/b/{x}", func(w http.ResponseWriter, r *http.Request) { pynba.SetScriptName("custom") })
+	srv, h := monitored(t, r, r, pynba.WithPrefix("shop:"))
+	serve(h, "GET", "/a/1")
+	serve(h, "GET", "/b/1")
+	serve(h, "GET", "/c")
+	pkts, err := srv.Wait(3, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pkts[0].ScriptName; got != "shop:GET /a/{x}" {
+		t.Errorf("prefixed route: %q", got)
+	}
+	if got := pkts[1].ScriptName; got != "shop:custom" {
+		t.Errorf("a handler's SetScriptName: %q", got)
+	}
+	if got := pkts[2].ScriptName; got != "shop:"+noRoute {
+		t.Errorf("prefixed no route: %q", got)
+	}
+}
+
+// Two requests run at once, each starting timers through the proxy and
+// through FromContext: each packet holds its own timers only.
+func TestTimersLandInTheirRequest(t *testing.T) {
+	ready := make(chan struct{}, 2)
+	release := make(chan struct{})
+	r := chi.NewRouter()
+	r.Get("/work/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		tm := pynba.Timer(pynba.Tags{"proxy": id}).Start()
+		ready <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		tm.Stop()
+		pynba.FromContext(r.Context()).Timer(pynba.Tags{"ctx": id}).Start().Stop()
+		pynba.SetTag("id", id)
+	})
+	srv, h := monitored(t, r, r)
+	var wg sync.WaitGroup
+	for _, id := range []string{"1", "2"} {
+		wg.Go(func() { serve(h, "GET", "/work/"+id) })
+	}
+	for range 2 {
+		select {
+		case <-ready:
+		case <-time.After(5 * time.Second):
+			t.Error("the two requests did not overlap")
+		}
+	}
+	close(release)
+	wg.Wait()
+	pkts, err := srv.Wait(2, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range pkts {
+		id := p.Tags.Get("id")
+		seen[id] = true
+		if p.ScriptName != "GET /work/{id}" {
+			t.Errorf("request %s: script %q", id, p.ScriptName)
+		}
+		if len(p.Timers) != 2 {
+			t.Errorf("request %s: %d timers, want 2: %v", id, len(p.Timers), p.Timers)
+		}
+		for _, tm := range p.Timers {
+			if !tm.Tags.Has("proxy", id) && !tm.Tags.Has("ctx", id) {
+				t.Errorf("request %s holds a timer of another: %v", id, tm)
+			}
+		}
+	}
+	if !seen["1"] || !seen["2"] {
+		t.Errorf("request tags %v", seen)
+	}
+}
+
+// discard is a ResponseWriter that keeps nothing, so benchmarks measure
+// the router and the monitoring, not a recorder.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// sink is a loopback UDP socket that nobody reads: the kernel drops what
+// does not fit, so the benchmark pays for real sends without a decoder.
+func sink(b *testing.B) string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c.LocalAddr().String()
+}
+
+func benchServe(b *testing.B, h http.Handler) {
+	req := httptest.NewRequest("GET", "/api/users/7/orders/99", nil)
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		h.ServeHTTP(w, req)
+	}
+}
+
+// The plain router: the baseline.
+func BenchmarkRouter(b *testing.B) { benchServe(b, newRouter()) }
+
+// The router under pynba's Middleware, named by URL path: the core's cost.
+func BenchmarkMonitorPath(b *testing.B) {
+	m, err := pynba.NewMiddleware(newRouter(), sink(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	benchServe(b, m)
+}
+
+// The router under pynba's Middleware, named by ScriptName: the cost this
+// package adds is the difference with BenchmarkMonitorPath.
+func BenchmarkMonitorScriptName(b *testing.B) {
+	r := newRouter()
+	m, err := pynba.NewMiddleware(r, sink(b), pynba.WithScriptName(pynbachi.ScriptName(r)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	benchServe(b, m)
+}
+
+// ScriptName alone, on a matched route.
+func BenchmarkScriptName(b *testing.B) {
+	fn := pynbachi.ScriptName(newRouter())
+	req := httptest.NewRequest("GET", "/api/users/7/orders/99", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if fn(req) == "" {
+			b.Fatal("empty")
+		}
+	}
+}

@@ -1,0 +1,53 @@
+// Command example serves an Echo instance monitored by pynba on a loopback
+// port, sends it a few requests, and prints what a Pinba server receives:
+// one script name per route, whatever the URL. A pinbatest receiver on
+// 127.0.0.1 stands in for the Pinba server.
+//
+//	go run ./example
+package main
+
+import (
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/pynba-go/pynba"
+	pynbaecho "github.com/pynba-go/pynba/contrib/echo"
+	"github.com/pynba-go/pynba/pinbatest"
+)
+
+func main() {
+	pinba := pinbatest.NewServer() // a Pinba receiver on 127.0.0.1
+	defer pinba.Close()
+
+	e := echo.New()
+	e.Use(pynbaecho.Middleware())
+	e.GET("/items/:id", func(c echo.Context) error {
+		defer pynba.Timer(pynba.Tags{"group": "db", "op": "select"}).Start().Stop()
+		time.Sleep(time.Millisecond) // the query
+		return c.String(http.StatusOK, "item "+c.Param("id")+"\n")
+	})
+
+	h := pynba.Monitor(pinba.Addr())(e)
+	web := httptest.NewServer(h) // listens on 127.0.0.1
+	defer web.Close()
+
+	targets := []string{"/items/1", "/items/2", "/items/3", "/nowhere"}
+	for _, target := range targets {
+		resp, err := http.Get(web.URL + target)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	pkts, err := pinba.Wait(len(targets), 5*time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, p := range pkts {
+		fmt.Printf("%-10s -> script %q, status %d, %d timer(s)\n", targets[i], p.ScriptName, p.Status, len(p.Timers))
+	}
+}

@@ -1,0 +1,38 @@
+package pynbaecho_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/pynba-go/pynba"
+	pynbaecho "github.com/pynba-go/pynba/contrib/echo"
+	"github.com/pynba-go/pynba/pinbatest"
+)
+
+func ExampleMiddleware() {
+	pinba := pinbatest.NewServer() // a Pinba receiver on 127.0.0.1
+	defer pinba.Close()
+
+	e := echo.New()
+	e.Use(pynbaecho.Middleware())
+	e.GET("/items/:id", func(c echo.Context) error { return nil })
+	h := pynba.Monitor(pinba.Addr())(e)
+
+	for _, target := range []string{"/items/1", "/items/2", "/nowhere"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", target, nil))
+	}
+	pkts, err := pinba.Wait(3, 5*time.Second)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, p := range pkts {
+		fmt.Println(p.ScriptName, p.Status)
+	}
+	// Output:
+	// GET /items/:id 200
+	// GET /items/:id 200
+	// (no route) 404
+}

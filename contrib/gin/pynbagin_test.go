@@ -1,0 +1,289 @@
+package pynbagin_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/pynba-go/pynba"
+	pynbagin "github.com/pynba-go/pynba/contrib/gin"
+	"github.com/pynba-go/pynba/pinbatest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	goleak.VerifyTestMain(m)
+}
+
+const noRoute = pynba.NoRouteScriptName
+
+// monitored wraps h with a pynba Middleware sending to a pinbatest server.
+func monitored(t testing.TB, h http.Handler, opts ...pynba.Option) (*pinbatest.Server, http.Handler) {
+	t.Helper()
+	srv := pinbatest.NewServer()
+	m, err := pynba.NewMiddleware(h, srv.Addr(), opts...)
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Close()
+		srv.Close()
+	})
+	return srv, m
+}
+
+func serve(h http.Handler, method, target string) int {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(method, target, nil))
+	return w.Code
+}
+
+func newEngine() *gin.Engine {
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.Use(pynbagin.Middleware())
+	e.GET("/items/:id", func(c *gin.Context) { c.String(200, c.Param("id")) })
+	e.POST("/items", func(c *gin.Context) { c.Status(http.StatusCreated) })
+	api := e.Group("/api")
+	api.GET("/users/:user/orders/:order", func(c *gin.Context) { c.Status(200) })
+	e.GET("/static/*file", func(c *gin.Context) { c.Status(200) })
+	return e
+}
+
+func TestRouteTemplates(t *testing.T) {
+	srv, h := monitored(t, newEngine())
+	const n = 300
+	for i := range n {
+		if code := serve(h, "GET", fmt.Sprintf("/items/%d", i)); code != 200 {
+			t.Fatalf("GET /items/%d: %d", i, code)
+		}
+	}
+	serve(h, "POST", "/items")
+	serve(h, "GET", "/api/users/7/orders/99")
+	serve(h, "GET", "/static/css/site.css")
+	pkts, err := srv.Wait(n+3, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]int{}
+	for _, p := range pkts {
+		names[p.ScriptName]++
+	}
+	want := map[string]int{
+		"GET /items/:id":                     n,
+		"POST /items":                        1,
+		"GET /api/users/:user/orders/:order": 1,
+		"GET /static/*file":                  1,
+	}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Errorf("script names %v, want %v", names, want)
+	}
+	if pkts[n].Status != http.StatusCreated {
+		t.Errorf("POST /items status %d", pkts[n].Status)
+	}
+}
+
+func TestNoRoute(t *testing.T) {
+	srv, h := monitored(t, newEngine())
+	cases := []struct {
+		method, target string
+		status         int
+	}{
+		{"GET", "/nowhere/1", 404},
+		{"GET", "/nowhere/2", 404},
+		{"GET", "/api/nowhere", 404},
+		{"DELETE", "/items/1", 405},
+		{"PUT", "/items", 405},
+	}
+	for _, c := range cases {
+		if code := serve(h, c.method, c.target); code != c.status {
+			t.Fatalf("%s %s: %d, want %d", c.method, c.target, code, c.status)
+		}
+	}
+	pkts, err := srv.Wait(len(cases), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		if p := pkts[i]; p.ScriptName != noRoute || p.Status != uint32(c.status) {
+			t.Errorf("%s %s: script %q status %d, want %q %d", c.method, c.target, p.ScriptName, p.Status, noRoute, c.status)
+		}
+	}
+}
+
+// gin answers a trailing-slash redirect before any middleware runs: with
+// the WithScriptName the package doc gives, it too is named NoRoute.
+func TestRedirectNamedNoRoute(t *testing.T) {
+	srv, h := monitored(t, newEngine(),
+		pynba.WithScriptName(func(*http.Request) string { return noRoute }))
+	serve(h, "GET", "/items/1/")
+	serve(h, "GET", "/items/2/")
+	serve(h, "GET", "/items/3")
+	pkts, err := srv.Wait(3, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{noRoute, noRoute, "GET /items/:id"} {
+		if got := pkts[i].ScriptName; got != want {
+			t.Errorf("packet %d: script %q, want %q", i, got, want)
+		}
+	}
+	if pkts[0].Status != http.StatusMovedPermanently {
+		t.Errorf("redirect status %d", pkts[0].Status)
+	}
+}
+
+func TestPrefixAndHandlerName(t *testing.T) {
+	e := gin.New()
+	e.Use(pynbagin.Middleware())
+	e.GET("/a/:x", func(c *gin.Context) {})
+	e.GET("/b/:x", func(c *gin.Context) { pynba.SetScriptName("custom") })
+	srv, h := monitored(t, e, pynba.WithPrefix("shop:"))
+	serve(h, "GET", "/a/1")
+	serve(h, "GET", "/b/1")
+	serve(h, "GET", "/c")
+	pkts, err := srv.Wait(3, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SetScriptName applies the prefix (the core's rule); the handler's name wins.
+	for i, want := range []string{"shop:GET /a/:x", "shop:custom", "shop:" + noRoute} {
+		if got := pkts[i].ScriptName; got != want {
+			t.Errorf("packet %d: script %q, want %q", i, got, want)
+		}
+	}
+}
+
+// Outside a monitored request the middleware does nothing harmful.
+func TestUnmonitored(t *testing.T) {
+	if code := serve(newEngine(), "GET", "/items/1"); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+}
+
+// Two requests run at once, each starting timers through the proxy and
+// through FromContext: each packet holds its own timers only.
+func TestTimersLandInTheirRequest(t *testing.T) {
+	ready := make(chan struct{}, 2)
+	release := make(chan struct{})
+	e := gin.New()
+	e.Use(pynbagin.Middleware())
+	e.GET("/work/:id", func(c *gin.Context) {
+		id := c.Param("id")
+		tm := pynba.Timer(pynba.Tags{"proxy": id}).Start()
+		ready <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		tm.Stop()
+		pynba.FromContext(c.Request.Context()).Timer(pynba.Tags{"ctx": id}).Start().Stop()
+		pynba.SetTag("id", id)
+	})
+	srv, h := monitored(t, e)
+	var wg sync.WaitGroup
+	for _, id := range []string{"1", "2"} {
+		wg.Go(func() { serve(h, "GET", "/work/"+id) })
+	}
+	for range 2 {
+		select {
+		case <-ready:
+		case <-time.After(5 * time.Second):
+			t.Error("the two requests did not overlap")
+		}
+	}
+	close(release)
+	wg.Wait()
+	pkts, err := srv.Wait(2, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range pkts {
+		id := p.Tags.Get("id")
+		seen[id] = true
+		if p.ScriptName != "GET /work/:id" {
+			t.Errorf("request %s: script %q", id, p.ScriptName)
+		}
+		if len(p.Timers) != 2 {
+			t.Errorf("request %s: %d timers, want 2: %v", id, len(p.Timers), p.Timers)
+		}
+		for _, tm := range p.Timers {
+			if !tm.Tags.Has("proxy", id) && !tm.Tags.Has("ctx", id) {
+				t.Errorf("request %s holds a timer of another: %v", id, tm)
+			}
+		}
+	}
+	if !seen["1"] || !seen["2"] {
+		t.Errorf("request tags %v", seen)
+	}
+}
+
+// discard is a ResponseWriter that keeps nothing, so benchmarks measure
+// the router and the monitoring, not a recorder.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// sink is a loopback UDP socket that nobody reads: the kernel drops what
+// does not fit, so the benchmark pays for real sends without a decoder.
+func sink(b *testing.B) string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c.LocalAddr().String()
+}
+
+func benchServe(b *testing.B, h http.Handler) {
+	req := httptest.NewRequest("GET", "/api/users/7/orders/99", nil)
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		h.ServeHTTP(w, req)
+	}
+}
+
+func plainEngine() *gin.Engine {
+	e := gin.New()
+	e.GET("/api/users/:user/orders/:order", func(c *gin.Context) { c.Status(200) })
+	return e
+}
+
+// The plain engine: the baseline.
+func BenchmarkEngine(b *testing.B) { benchServe(b, plainEngine()) }
+
+// The engine under pynba's Middleware, named by URL path: the core's cost.
+func BenchmarkMonitorPath(b *testing.B) {
+	m, err := pynba.NewMiddleware(plainEngine(), sink(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	benchServe(b, m)
+}
+
+// The engine with pynbagin.Middleware under pynba's Middleware: the cost
+// this package adds is the difference with BenchmarkMonitorPath.
+func BenchmarkMonitorMiddleware(b *testing.B) {
+	e := gin.New()
+	e.Use(pynbagin.Middleware())
+	e.GET("/api/users/:user/orders/:order", func(c *gin.Context) { c.Status(200) })
+	m, err := pynba.NewMiddleware(e, sink(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	benchServe(b, m)
+}
