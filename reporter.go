@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
 
 // Reporter sends Pinba packets, as UDP datagrams, to one or more Pinba
-// servers. Every server gets the same datagram, written from one
-// unconnected UDP socket (two, IPv4 and IPv6, on a system without
-// dual-stack sockets). A Reporter never fails its caller nor makes it wait
-// for a name lookup: what it cannot send it counts (see Stats) and hands
-// to the error handler (WithErrorHandler) as a *SendError or *ResolveError.
+// servers. Every server gets the same datagram, written from unconnected
+// UDP sockets: one per P (GOMAXPROCS, up to 16), so that requests sending
+// at once do not queue for one socket, each socket dual-stack where the
+// system allows (else with an IPv6 socket beside it). A Reporter never
+// fails its caller nor makes it wait for a name lookup: what it cannot send
+// it counts (see Stats) and hands to the error handler (WithErrorHandler)
+// as a *SendError or *ResolveError.
 //
 // Server names are looked up when the Reporter is created and again every
 // resolve interval (WithResolveInterval, default 60 s) by a background
@@ -24,10 +27,12 @@ import (
 // first IPv4 address is used, else the first IPv6 one: Pinba servers
 // commonly listen on IPv4 only, and a UDP sender is never told that nobody
 // listens. A name never resolved is skipped; a name that stops resolving
-// keeps its last address.
+// keeps its last address. A resolver that panics counts as a failed lookup.
 //
 // With WithAsync, Send only copies the packet into a pooled buffer on a
-// queue, and one background goroutine writes it.
+// queue, and background sender goroutines (one per P, up to 4, each with
+// its own socket) write what is queued, many datagrams a system call
+// (sendmmsg) on Linux.
 //
 // A Reporter is safe for concurrent use. Close it when done: Close sends
 // what the async queue holds, and stops every goroutine the Reporter
@@ -36,8 +41,13 @@ import (
 type Reporter struct {
 	cfg     *config
 	servers []server // as parsed; never changed
-	conn    *net.UDPConn
-	conn6   *net.UDPConn // IPv6 socket when conn cannot send to IPv6, else nil
+
+	// socks are the sockets, one per P; pick hands each P one of them
+	// (sync.Pool keeps a P's item on that P), so sync Sends from
+	// different Ps write through different sockets.
+	socks    []*sock
+	pick     sync.Pool // of *sock
+	nextSock atomic.Uint32
 
 	// addrs holds one address per server, in the order of servers; the
 	// zero AddrPort for a name not resolved yet. The slice is never
@@ -64,7 +74,26 @@ type Reporter struct {
 	closeErr  error
 }
 
-// listenUDP opens the Reporter's socket; tests replace it to act out a
+// sock is one of a Reporter's sockets.
+type sock struct {
+	conn  *net.UDPConn
+	conn6 *net.UDPConn // IPv6 socket when conn cannot send to IPv6, else nil
+	dual  bool         // conn is an IPv6 socket that sends to IPv4 too
+	batch *batcher     // the async sender's state (send_*.go), nil in sync mode
+}
+
+const (
+	// maxSockets bounds the sockets a Reporter opens for sync sending.
+	maxSockets = 16
+	// maxBatch is the most packets an async sender writes at once.
+	maxBatch = 64
+)
+
+// asyncSenders is the most sender goroutines an async Reporter starts (one
+// per P up to it); tests that need one lower it.
+var asyncSenders = 4
+
+// listenUDP opens the Reporter's sockets; tests replace it to act out a
 // system without dual-stack sockets.
 var listenUDP = func(network string) (*net.UDPConn, error) {
 	return net.ListenUDP(network, nil)
@@ -95,11 +124,25 @@ func NewReporter(servers string, opts ...Option) (*Reporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, conn6, err := openSockets(list)
-	if err != nil {
-		return nil, err
+	n := min(runtime.GOMAXPROCS(0), maxSockets)
+	if cfg.asyncQueue > 0 {
+		n = max(min(n, asyncSenders), 1)
 	}
-	r := &Reporter{cfg: cfg, servers: list, conn: conn, conn6: conn6}
+	r := &Reporter{cfg: cfg, servers: list}
+	for range n {
+		s, err := openSock(list)
+		if err != nil {
+			r.closeSocks()
+			return nil, err
+		}
+		if cfg.asyncQueue > 0 {
+			s.batch = newBatcher(r, s)
+		}
+		r.socks = append(r.socks, s)
+	}
+	r.pick.New = func() any {
+		return r.socks[(r.nextSock.Add(1)-1)%uint32(len(r.socks))]
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.bufs.New = func() any {
 		b := make([]byte, 0, 1024)
@@ -123,34 +166,50 @@ func NewReporter(servers string, opts ...Option) (*Reporter, error) {
 	}
 	if cfg.asyncQueue > 0 {
 		r.queue = make(chan *[]byte, cfg.asyncQueue)
-		r.senderWG.Add(1)
-		go r.sendLoop()
+		for _, s := range r.socks {
+			r.senderWG.Add(1)
+			go r.sendLoop(s)
+		}
 	}
 	return r, nil
 }
 
-// openSockets opens the unconnected UDP socket. Go makes it dual-stack
-// where the system can; where it cannot and the socket is IPv4-only, a
-// second, IPv6 socket serves the servers that may have IPv6 addresses (if
-// even that fails, sends to them fail and are counted).
-func openSockets(list []server) (conn, conn6 *net.UDPConn, err error) {
-	conn, err = listenUDP("udp")
+// openSock opens one unconnected UDP socket. Go makes it dual-stack where
+// the system can; where it cannot and the socket is IPv4-only, a second,
+// IPv6 socket serves the servers that may have IPv6 addresses (if even
+// that fails, sends to them fail and are counted).
+func openSock(list []server) (*sock, error) {
+	conn, err := listenUDP("udp")
 	if err != nil {
-		return nil, nil, fmt.Errorf("pynba: open UDP socket: %w", err)
+		return nil, fmt.Errorf("pynba: open UDP socket: %w", err)
 	}
+	s := &sock{conn: conn}
 	la, ok := conn.LocalAddr().(*net.UDPAddr)
 	if !ok || la.IP.To4() == nil {
-		return conn, nil, nil // an IPv6 socket: dual-stack
+		s.dual = true // an IPv6 socket: dual-stack
+		return s, nil
 	}
-	for _, s := range list {
-		if s.host != "" || s.ip.Is6() {
+	for _, sv := range list {
+		if sv.host != "" || sv.ip.Is6() {
 			if c6, err := listenUDP("udp6"); err == nil {
-				conn6 = c6
+				s.conn6 = c6
 			}
 			break
 		}
 	}
-	return conn, conn6, nil
+	return s, nil
+}
+
+// closeSocks closes every socket.
+func (r *Reporter) closeSocks() error {
+	var errs []error
+	for _, s := range r.socks {
+		errs = append(errs, s.conn.Close())
+		if s.conn6 != nil {
+			errs = append(errs, s.conn6.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Servers returns the servers sent to, normalized as "host:port" or
@@ -185,12 +244,14 @@ func (r *Reporter) Send(pkt []byte) {
 	if len(pkt) > r.cfg.maxPacketSize {
 		r.tooLarge.Add(1)
 		if r.cfg.errorHandler != nil {
-			r.cfg.errorHandler(&SendError{Size: len(pkt), Limit: r.cfg.maxPacketSize, Err: ErrTooLarge})
+			r.cfg.reportError(&SendError{Size: len(pkt), Limit: r.cfg.maxPacketSize, Err: ErrTooLarge})
 		}
 		return
 	}
 	if r.queue == nil {
-		r.write(pkt)
+		sk := r.pick.Get().(*sock)
+		r.write(sk, pkt)
+		r.pick.Put(sk)
 		return
 	}
 
@@ -211,46 +272,82 @@ func (r *Reporter) Send(pkt []byte) {
 		r.bufs.Put(bp)
 		r.queueDropped.Add(1)
 		if r.cfg.errorHandler != nil {
-			r.cfg.errorHandler(&SendError{Size: len(pkt), Err: ErrQueueFull})
+			r.cfg.reportError(&SendError{Size: len(pkt), Err: ErrQueueFull})
 		}
 	}
 }
 
-// write writes pkt to every server's current address.
-func (r *Reporter) write(pkt []byte) {
+// write writes pkt to every server's current address from socket sk.
+func (r *Reporter) write(sk *sock, pkt []byte) {
 	addrs := *r.addrs.Load()
 	for i, a := range addrs {
 		if !a.IsValid() {
-			r.unresolved.Add(1)
-			if r.cfg.errorHandler != nil {
-				r.cfg.errorHandler(&SendError{Server: r.servers[i].name, Size: len(pkt), Err: ErrUnresolved})
-			}
+			r.unresolvedOne(i, len(pkt))
 			continue
 		}
-		conn := r.conn
-		if r.conn6 != nil && a.Addr().Is6() {
-			conn = r.conn6
-		}
-		if _, err := conn.WriteToUDPAddrPort(pkt, a); err != nil {
-			r.sendErrors.Add(1)
-			// A sync Send racing with Close meets the closed socket:
-			// counted as after Close, not reported.
-			if r.cfg.errorHandler != nil && !(r.closed.Load() && errors.Is(err, net.ErrClosed)) {
-				r.cfg.errorHandler(&SendError{Server: r.servers[i].name, Addr: a, Size: len(pkt), Err: err})
-			}
-			continue
-		}
-		r.sent.Add(1)
+		r.writeOne(sk, i, a, pkt)
 	}
 }
 
-// sendLoop writes the queued packets until Close closes the queue, and
-// then what is left in it.
-func (r *Reporter) sendLoop() {
+// writeOne writes pkt to server i at a.
+func (r *Reporter) writeOne(sk *sock, i int, a netip.AddrPort, pkt []byte) {
+	conn := sk.conn
+	if sk.conn6 != nil && a.Addr().Is6() {
+		conn = sk.conn6
+	}
+	if _, err := conn.WriteToUDPAddrPort(pkt, a); err != nil {
+		r.sendError(i, a, len(pkt), err)
+		return
+	}
+	r.sent.Add(1)
+}
+
+// unresolvedOne counts and reports a datagram for server i, which has no
+// address.
+func (r *Reporter) unresolvedOne(i, size int) {
+	r.unresolved.Add(1)
+	if r.cfg.errorHandler != nil {
+		r.cfg.reportError(&SendError{Server: r.servers[i].name, Size: size, Err: ErrUnresolved})
+	}
+}
+
+// sendError counts and reports a datagram for server i that the socket
+// refused.
+func (r *Reporter) sendError(i int, a netip.AddrPort, size int, err error) {
+	r.sendErrors.Add(1)
+	// A sync Send racing with Close meets the closed socket: counted as
+	// after Close, not reported.
+	if r.cfg.errorHandler != nil && !(r.closed.Load() && errors.Is(err, net.ErrClosed)) {
+		r.cfg.reportError(&SendError{Server: r.servers[i].name, Addr: a, Size: size, Err: err})
+	}
+}
+
+// sendLoop writes the queued packets from socket sk, in batches of what
+// the queue holds (up to maxBatch), until Close closes the queue, and then
+// what is left in it. The error handler runs here; a panic in it is
+// recovered by reportError, so the loop goes on.
+func (r *Reporter) sendLoop(sk *sock) {
 	defer r.senderWG.Done()
+	batch := make([]*[]byte, 0, maxBatch)
 	for bp := range r.queue {
-		r.write(*bp)
-		r.bufs.Put(bp)
+		batch = append(batch[:0], bp)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case bp, ok := <-r.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, bp)
+			default:
+				break fill
+			}
+		}
+		sk.batch.send(batch)
+		for i, bp := range batch {
+			r.bufs.Put(bp)
+			batch[i] = nil
+		}
 	}
 }
 
@@ -270,6 +367,7 @@ func (r *Reporter) addStats(s *Stats) {
 	s.ResolveErrors += r.resolveErrors.Load()
 	s.TooLarge += r.tooLarge.Load()
 	s.QueueDropped += r.queueDropped.Load()
+	s.CallbackPanics += r.cfg.callbackPanics.Load()
 }
 
 // Close sends what the async queue holds, stops the Reporter's goroutines
@@ -292,11 +390,7 @@ func (r *Reporter) Close() error {
 		r.cancel()
 		r.resolveWG.Wait()
 
-		err := r.conn.Close()
-		if r.conn6 != nil {
-			err = errors.Join(err, r.conn6.Close())
-		}
-		if err != nil {
+		if err := r.closeSocks(); err != nil {
 			r.closeErr = fmt.Errorf("pynba: close UDP socket: %w", err)
 		}
 	})

@@ -367,7 +367,7 @@ func TestReporterSocketError(t *testing.T) {
 	}
 	var log repErrLog
 	r := newRepReporter(t, fmt.Sprintf("[::1]:%d,%s", srv6.Port(), live.Addr()), WithErrorHandler(log.handle))
-	if r.conn6 != nil {
+	if r.socks[0].conn6 != nil {
 		t.Fatal("an IPv6 socket was opened")
 	}
 	const n = 5
@@ -411,7 +411,7 @@ func TestReporterNoDualStack(t *testing.T) {
 	dns := newRepDNS()
 	dns.set("v6.test", "::1")
 	r := newRepReporter(t, fmt.Sprintf("v6.test:%d %s", srv6.Port(), live.Addr()), WithResolver(dns.resolve))
-	if r.conn6 == nil {
+	if r.socks[0].conn6 == nil {
 		t.Fatal("no IPv6 socket")
 	}
 	r.Send(repPacket(t, "/x", 0))
@@ -426,7 +426,7 @@ func TestReporterNoDualStack(t *testing.T) {
 
 	// Only IPv4 servers: no second socket.
 	r4 := newRepReporter(t, live.Addr())
-	if r4.conn6 != nil {
+	if r4.socks[0].conn6 != nil {
 		t.Error("IPv6 socket opened for IPv4 servers only")
 	}
 }
@@ -584,9 +584,17 @@ func TestReporterAsync(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, p := range ps {
+		// Several sender goroutines write: datagrams may arrive in any
+		// order, as UDP allows.
+		seen := map[string]bool{}
+		for _, p := range ps {
+			var i int
+			if _, err := fmt.Sscanf(p.ScriptName, "/%d", &i); err != nil || i < 0 || i >= n || seen[p.ScriptName] {
+				t.Fatalf("packet %q", p.ScriptName)
+			}
+			seen[p.ScriptName] = true
 			sent[i][len(sent[i])-1] ^= 0xff
-			if p.ScriptName != fmt.Sprint("/", i) || !bytes.Equal(p.Raw, sent[i]) {
+			if !bytes.Equal(p.Raw, sent[i]) {
 				t.Errorf("packet %d: %x, want %x", i, p.Raw, sent[i])
 			}
 			sent[i][len(sent[i])-1] ^= 0xff
@@ -605,6 +613,7 @@ func TestReporterAsync(t *testing.T) {
 // on its first packet, in the error handler (the first server never
 // resolves), until release is closed; entered is closed once it blocks.
 func repBlockingReporter(t *testing.T, queueLen int, live *pinbatest.Server) (r *Reporter, entered, release chan struct{}) {
+	oneSender(t)
 	entered, release = make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	handler := func(err error) {
@@ -931,4 +940,183 @@ func ExampleNewReporter() {
 	// Output:
 	// /index 1
 	// pynba: bad Pinba server "127.0.0.1:99999": port out of range (1 to 65535)
+}
+
+// oneSender makes the async reporters the test creates start one sender
+// goroutine, for tests that block it and count what the queue holds.
+func oneSender(t *testing.T) {
+	old := asyncSenders
+	asyncSenders = 1
+	t.Cleanup(func() { asyncSenders = old })
+}
+
+// TestReporterSocketPerP sends from many goroutines at once in sync mode:
+// the Reporter has a socket per P, and every server still gets every
+// datagram.
+func TestReporterSocketPerP(t *testing.T) {
+	a, b := newRepServer(t), newRepServer(t)
+	r := newRepReporter(t, a.Addr()+","+b.Addr())
+	if want := min(runtime.GOMAXPROCS(0), maxSockets); len(r.socks) != want {
+		t.Errorf("%d sockets, want %d", len(r.socks), want)
+	}
+	const workers, each = 8, 100
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				r.Send(repPacket(t, fmt.Sprintf("/%d/%d", w, i), 0))
+			}
+		})
+	}
+	wg.Wait()
+	for _, srv := range []*pinbatest.Server{a, b} {
+		ps, err := srv.Wait(workers*each, repWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, p := range ps {
+			seen[p.ScriptName] = true
+		}
+		if len(seen) != workers*each {
+			t.Errorf("%d distinct packets of %d", len(seen), workers*each)
+		}
+	}
+	if s := r.Stats(); s.Sent != 2*workers*each || s.SendErrors != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestReporterAsyncExactCount floods a small async queue from several
+// goroutines: every packet is either received (by both servers) or
+// counted as dropped, none twice, and Close sends what was queued.
+func TestReporterAsyncExactCount(t *testing.T) {
+	a, b := newRepServer(t), newRepServer(t)
+	r := newRepReporter(t, a.Addr()+" "+b.Addr(), WithAsync(8))
+	const workers, each = 4, 500
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				r.Send(repPacket(t, fmt.Sprintf("/%d/%d", w, i), 0))
+			}
+		})
+	}
+	wg.Wait()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Stats()
+	if s.Sent%2 != 0 || s.Sent/2+s.QueueDropped != workers*each || s.SendErrors != 0 {
+		t.Fatalf("stats %+v: %d packets not all sent or dropped", s, workers*each)
+	}
+	for _, srv := range []*pinbatest.Server{a, b} {
+		if _, err := srv.Wait(int(s.Sent/2), repWait); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // nothing more arrives
+		if got := srv.Received(); got != int(s.Sent/2) {
+			t.Errorf("received %d, sent %d", got, s.Sent/2)
+		}
+	}
+	t.Logf("%d packets: %d sent to each server, %d dropped", workers*each, s.Sent/2, s.QueueDropped)
+}
+
+// TestReporterAsyncAddressFamilies sends batches to IPv4 and IPv6
+// servers from a dual-stack socket and from an IPv4 socket with an IPv6
+// one beside it (the two ways sendmmsg's addresses are built).
+func TestReporterAsyncAddressFamilies(t *testing.T) {
+	for _, dual := range []bool{true, false} {
+		t.Run(fmt.Sprint("dual=", dual), func(t *testing.T) {
+			srv6 := newRepServer6(t)
+			live := newRepServer(t)
+			if !dual {
+				old := listenUDP
+				t.Cleanup(func() { listenUDP = old })
+				listenUDP = func(network string) (*net.UDPConn, error) {
+					if network == "udp" {
+						network = "udp4"
+					}
+					return net.ListenUDP(network, nil)
+				}
+			}
+			r := newRepReporter(t, fmt.Sprintf("[::1]:%d %s", srv6.Port(), live.Addr()), WithAsync(256))
+			if r.socks[0].dual != dual || (r.socks[0].conn6 != nil) == dual {
+				t.Fatalf("socket dual %v, IPv6 socket %v", r.socks[0].dual, r.socks[0].conn6 != nil)
+			}
+			const n = 50
+			for i := range n {
+				r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+			}
+			for _, s := range []*pinbatest.Server{srv6, live} {
+				if _, err := s.Wait(n, repWait); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if s := r.Stats(); s.Sent != 2*n || s.SendErrors != 0 {
+				t.Errorf("stats %+v", s)
+			}
+		})
+	}
+}
+
+// TestReporterResolverPanics gives a resolver that panics: NewReporter
+// returns, the lookup counts as failed and is reported once, and the
+// refresh loop goes on until a lookup succeeds.
+func TestReporterResolverPanics(t *testing.T) {
+	live := newRepServer(t)
+	var calls atomic.Int64
+	resolver := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		if calls.Add(1) <= 3 {
+			panic("resolver boom")
+		}
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	var log repErrLog
+	r := newRepReporter(t, fmt.Sprintf("pinba.test:%d", live.Port()), WithResolver(resolver),
+		WithResolveInterval(time.Millisecond), WithErrorHandler(log.handle))
+	errs := log.all()
+	var re *ResolveError
+	// NewReporter's lookup has failed (the refresh loop may have begun).
+	if len(errs) == 0 || !errors.As(errs[0], &re) || !errors.Is(errs[0], ErrResolverPanic) || re.Host != "pinba.test" {
+		t.Fatalf("errors %v, want a ResolveError of a panic", errs)
+	}
+	if strings.Contains(errs[0].Error(), "boom") {
+		t.Errorf("error %q formats the panic's value", errs[0])
+	}
+	repEventually(t, "a lookup to succeed", func() bool {
+		r.Send(repPacket(t, "/x", 0))
+		return live.Received() > 0
+	})
+	if s := r.Stats(); s.ResolveErrors != 3 {
+		t.Errorf("stats %+v, want 3 resolve errors", s)
+	}
+}
+
+// TestReporterHandlerPanics gives an error handler that always panics: the
+// async sender and the refresh loop, which call it, go on working, and
+// every panic is counted.
+func TestReporterHandlerPanics(t *testing.T) {
+	live := newRepServer(t)
+	handler := func(err error) { panic("handler boom") }
+	r := newRepReporter(t, "never.test "+live.Addr(), WithAsync(64), WithErrorHandler(handler),
+		WithResolver(newRepDNS().resolve), WithResolveInterval(time.Millisecond))
+	const n = 20
+	for i := range n {
+		r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+	}
+	if _, err := live.Wait(n, repWait); err != nil {
+		t.Fatal(err)
+	}
+	repEventually(t, "the refresh loop to go on", func() bool { return r.Stats().ResolveErrors >= 3 })
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Stats()
+	if s.Sent != n || s.Unresolved != n || s.CallbackPanics != s.Unresolved+s.ResolveErrors {
+		t.Errorf("stats %+v", s)
+	}
 }

@@ -2,6 +2,8 @@ package pynba
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -12,7 +14,9 @@ import (
 // resolveTimeout bounds one name lookup.
 const resolveTimeout = 5 * time.Second
 
-// refreshLoop looks names up again every resolve interval until Close.
+// refreshLoop looks names up again every resolve interval until Close. A
+// panicking resolver is a failed lookup (see lookup) and a panicking error
+// handler is recovered by reportError, so the loop outlives both.
 func (r *Reporter) refreshLoop() {
 	defer r.resolveWG.Done()
 	t := time.NewTicker(r.cfg.resolveInterval)
@@ -78,13 +82,7 @@ func (r *Reporter) resolve() {
 func (r *Reporter) lookup(host string) (netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, resolveTimeout)
 	defer cancel()
-	var ips []netip.Addr
-	var err error
-	if r.cfg.resolver != nil {
-		ips, err = r.cfg.resolver(ctx, host)
-	} else {
-		ips, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	}
+	ips, err := r.callResolver(ctx, host)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -102,4 +100,21 @@ func (r *Reporter) lookup(host string) (netip.Addr, error) {
 		return v6, nil
 	}
 	return netip.Addr{}, errNoAddress
+}
+
+// ErrResolverPanic is wrapped in the ResolveError of a lookup whose
+// Resolver (WithResolver) panicked: the lookup counts as failed.
+var ErrResolverPanic = errors.New("pynba: the resolver panicked")
+
+// callResolver runs the resolver, turning a panic into an error.
+func (r *Reporter) callResolver(ctx context.Context, host string) (ips []netip.Addr, err error) {
+	if r.cfg.resolver == nil {
+		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			ips, err = nil, fmt.Errorf("%w: %T", ErrResolverPanic, p)
+		}
+	}()
+	return r.cfg.resolver(ctx, host)
 }
