@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
+	"strconv"
 )
 
 // Errors a Reporter wraps in a SendError, to test with errors.Is.
@@ -74,3 +76,67 @@ func (e *ResolveError) Error() string {
 
 // Unwrap returns Err.
 func (e *ResolveError) Unwrap() error { return e.Err }
+
+// RangeError says a setter was given a value the wire cannot hold, and what
+// was sent instead.
+type RangeError struct {
+	Field string // the setter, "SetDocumentSize"
+	Value int64  // the value given
+	Sent  uint32 // the value sent
+}
+
+// Error names the setter, the value and what was sent.
+func (e *RangeError) Error() string {
+	return fmt.Sprintf("pynba: %s(%d): out of the wire's range 0 to 4294967295, %d sent", e.Field, e.Value, e.Sent)
+}
+
+// PanicError is what the error handler hears when user code the library
+// called (a tag callable, String or Error method, the WithFilter or
+// WithScriptName function, a Resolver) panicked. The panic was recovered.
+type PanicError struct {
+	What  string // what panicked: "WithFilter function", "tag callable", ...
+	Value any    // the value given to panic
+}
+
+// Error names what panicked and describes the value by its type (and a
+// string's first bytes), without calling any of its methods.
+func (e *PanicError) Error() string {
+	return e.What + " panicked with " + describe(e.Value)
+}
+
+// Unwrap returns the panic's value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// describe renders a user value for an error message without calling any
+// of its methods or walking into it, so that a cyclic, huge or panicking
+// value cannot break the message: a string as its first 64 bytes, quoted,
+// anything else as its type, with its length when it has one.
+func describe(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	if s, ok := v.(string); ok {
+		if len(s) > 64 {
+			return strconv.Quote(s[:64]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+		}
+		return strconv.Quote(s)
+	}
+	rv := reflect.ValueOf(v)
+	t := rv.Type().String()
+	switch rv.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Chan, reflect.String:
+		return t + " of length " + strconv.Itoa(rv.Len())
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		if _, ok := v.(fmt.Stringer); !ok {
+			if _, ok := v.(error); !ok {
+				return t + "(" + fmt.Sprint(rv.Interface()) + ")"
+			}
+		}
+	}
+	return t
+}

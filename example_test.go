@@ -30,7 +30,7 @@ func ExampleMonitor() {
 	p, _ := pinba.Next(time.Second)
 	fmt.Println(p.Hostname, p.ServerName, p.ScriptName, p.Status, p.DocumentSize)
 	for _, t := range p.Timers {
-		fmt.Println(t.HitCount, t.TagList)
+		fmt.Println(t.HitCount, t.Tags)
 	}
 	// Output:
 	// web-1 example.com /hello 200 5
@@ -54,7 +54,7 @@ func ExampleTimer() {
 
 	p, _ := pinba.Next(time.Second)
 	for _, t := range p.Timers {
-		fmt.Println(t.Tags["group"], t.HitCount)
+		fmt.Println(t.Tags.Get("group"), t.HitCount)
 	}
 	fmt.Println(p.Timers[1].Value)
 	// Output:
@@ -84,7 +84,7 @@ func ExampleNewScriptMonitor() {
 	sm.Close() // sends
 
 	p, _ := pinba.Next(time.Second)
-	fmt.Println(p.ScriptName, p.Tags["job"], p.Timers[0].Tags["step"])
+	fmt.Println(p.ScriptName, p.Tags.Get("job"), p.Timers[0].Tags.Get("step"))
 	// Output: import import load
 }
 

@@ -606,11 +606,7 @@ func (f *flatBuf) walkReflect(rv reflect.Value, depth int, onErr func(error)) er
 func callTag[T any](what string, fn func() T) (r T, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			if e, ok := p.(error); ok {
-				err = fmt.Errorf("%s panicked: %w", what, e)
-			} else {
-				err = fmt.Errorf("%s panicked: %v", what, p)
-			}
+			err = &PanicError{What: what, Value: p}
 		}
 	}()
 	return fn(), nil

@@ -252,7 +252,7 @@ func TestFlatten(t *testing.T) {
 			},
 			want:    tagPairs("inner.ok", "2", "list", "kept", "ok", "1"),
 			errs:    []string{"call", "error", "inner.bad", "list", "nilp", "refl", "str", "string", "strs"},
-			errText: []string{`tag "call": callable panicked: call boom`, `tag "string": String method panicked: stringer boom`, `tag "error": Error method panicked: error boom`, `tag "refl": callable panicked: refl boom`},
+			errText: []string{`tag "call": callable panicked with "call boom"`, `tag "string": String method panicked with "stringer boom"`, `tag "error": Error method panicked with *errors.errorString`, `tag "refl": callable panicked with "refl boom"`},
 		},
 	}
 	for _, c := range cases {

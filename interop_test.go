@@ -265,13 +265,13 @@ var interopDifferences = map[string]difference{
 				return fmt.Errorf("PHP %d timers, Go %d, want %d each", len(php.Timers), len(gop.Timers), len(want))
 			}
 			for i := range php.Timers {
-				w, ok := want[tagString(php.Timers[i].TagList)]
+				w, ok := want[tagString(php.Timers[i].Tags)]
 				if !ok {
 					return fmt.Errorf("unexpected timer %v", php.Timers[i])
 				}
 				if php.Timers[i].Value != w[0] || gop.Timers[i].Value != w[1] {
 					return fmt.Errorf("timer %s: PHP %g (want %g), Go %g (want %g)",
-						tagString(php.Timers[i].TagList), php.Timers[i].Value, w[0], gop.Timers[i].Value, w[1])
+						tagString(php.Timers[i].Tags), php.Timers[i].Value, w[0], gop.Timers[i].Value, w[1])
 				}
 			}
 			return nil
@@ -312,7 +312,7 @@ func timerDifference(phpTags, goTags, php, goes, reason string) difference {
 	count := func(p *pinbatest.Packet, tags string) int {
 		n := 0
 		for _, tm := range p.Timers {
-			if tagString(tm.TagList) == tags {
+			if tagString(tm.Tags) == tags {
 				n++
 			}
 		}
@@ -350,8 +350,8 @@ func tagDifference(name, phpValue, goValue string, goSent bool, reason string) d
 	return difference{
 		field: fRequestTags, tag: name, php: fmt.Sprintf("%q", phpValue), goes: goes, reason: reason,
 		check: func(php, gop *pinbatest.Packet) error {
-			pv, pok := php.Tags[name]
-			gv, gok := gop.Tags[name]
+			pv, pok := php.Tags.Lookup(name)
+			gv, gok := gop.Tags.Lookup(name)
 			return expect(pok && pv == phpValue && gok == goSent && gv == goValue,
 				"tag %q: PHP %q (sent %v), Go %q (sent %v); want PHP %q, Go %q (sent %v)",
 				name, pv, pok, gv, gok, phpValue, goValue, goSent)
@@ -1105,12 +1105,12 @@ func wantDictionary(p *pinbatest.Packet) []string {
 			out = append(out, w)
 		}
 	}
-	for _, tg := range p.TagList {
+	for _, tg := range p.Tags {
 		add(tg.Value)
 		add(tg.Name)
 	}
 	for _, tm := range p.Timers {
-		for _, tg := range tm.TagList {
+		for _, tg := range tm.Tags {
 			add(tg.Name)
 			add(tg.Value)
 		}
@@ -1170,7 +1170,7 @@ type exclusions struct {
 
 // timers returns p's timers less those excluded.
 func (x exclusions) timers(p *pinbatest.Packet, excluded map[string]bool) []pinbatest.Timer {
-	return slices.DeleteFunc(slices.Clone(p.Timers), func(tm pinbatest.Timer) bool { return excluded[tagString(tm.TagList)] })
+	return slices.DeleteFunc(slices.Clone(p.Timers), func(tm pinbatest.Timer) bool { return excluded[tagString(tm.Tags)] })
 }
 
 func compareField(f string, php, gop *pinbatest.Packet, w wantPacket, x exclusions) error {
@@ -1228,7 +1228,7 @@ func compareField(f string, php, gop *pinbatest.Packet, w wantPacket, x exclusio
 				continue
 			}
 			for i, tm := range timers {
-				if got := tagString(tm.TagList); got != w.timers[i].tags || tm.HitCount != w.timers[i].hits {
+				if got := tagString(tm.Tags); got != w.timers[i].tags || tm.HitCount != w.timers[i].hits {
 					errs = append(errs, fmt.Errorf("%s timer %d: tags %q hits %d, want %q hits %d",
 						side, i, got, tm.HitCount, w.timers[i].tags, w.timers[i].hits))
 				}
@@ -1250,7 +1250,7 @@ func compareField(f string, php, gop *pinbatest.Packet, w wantPacket, x exclusio
 		strip := func(tags []pinbatest.Tag) string {
 			return tagString(slices.DeleteFunc(slices.Clone(tags), func(tg pinbatest.Tag) bool { return x.tags[tg.Name] }))
 		}
-		pt, gt := strip(php.TagList), strip(gop.TagList)
+		pt, gt := strip(php.Tags), strip(gop.Tags)
 		return errors.Join(same("tags", pt, gt), expect(pt == w.tags, "PHP tags %q, want %q", pt, w.tags))
 	case fDictionary:
 		if len(x.tags)+len(x.phpTimers) > 0 {

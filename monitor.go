@@ -52,7 +52,10 @@ func newCore(servers string, opts []Option) (*core, error) {
 
 func (k *core) get() *collector { return k.pool.Get().(*collector) }
 
-func (k *core) put(c *collector) { k.pool.Put(c) }
+func (k *core) put(c *collector) {
+	c.shrink()
+	k.pool.Put(c)
+}
 
 func (k *core) close() error {
 	k.closeOnce.Do(func() {
@@ -66,6 +69,7 @@ func (k *core) close() error {
 func (k *core) statsSnapshot() Stats {
 	var s Stats
 	k.stats.addTo(&s)
+	s.CallbackPanics += k.cfg.callbackPanics.Load()
 	k.reporter.addStats(&s)
 	return s
 }
@@ -166,31 +170,16 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		schema = "https"
 	}
-	start := mono()
-	u, s := cpuTimes()
-	c.mu.Lock()
-	c.beginLocked(start, u, s)
-	c.defaultStatus = http.StatusOK
-	c.hostname = k.hostname
-	c.serverName = serverName
-	c.schema = schema
-	c.resp = &st.rw
 	// The script name until the handler returns (what a Flush sends);
-	// WithScriptName is asked after the handler, when r.Pattern is known.
+	// the route is known only after the handler.
 	st.path = r.URL.Path
-	c.scriptName = k.cfg.prefix + st.path
-	epoch := c.epoch
-	c.mu.Unlock()
-
-	st.ctx = reqCtx{r.Context(), Collector{c, epoch}}
+	st.ctx.Context = r.Context()
 	// WithContext is inlined: its copy of r does not escape, and is copied
 	// into st, so the request costs no allocation of its own.
 	st.req = *r.WithContext(&st.ctx)
-	if k.cfg.scriptName != nil {
-		c.mu.Lock()
-		c.req = &st.req
-		c.mu.Unlock()
-	}
+	h := c.begin(request{serverName: serverName, schema: schema, scriptName: st.path, resp: &st.rw, req: &st.req})
+	st.ctx.h = h
+	c, epoch := h.c, h.epoch
 	gid := curGoid()
 	prev := bind(gid, binding{c, epoch})
 
@@ -215,27 +204,13 @@ func (m *Middleware) finish(c *collector, st *reqState, panicking bool) {
 			code = http.StatusOK
 		}
 	}
-	// The script name: the code's (SetScriptName), else the configured
-	// function's, else the path, with the prefix. Without a function, the
-	// name set when the request began stands, unless the handler changed
-	// the path.
-	script, haveScript := "", false
-	if k.cfg.scriptName != nil {
-		c.mu.Lock()
-		haveScript = !c.scriptOK
-		c.mu.Unlock()
-		if haveScript {
-			script = k.scriptName(&st.req)
-		}
-	}
-	if script == "" && st.req.URL.Path != st.path {
-		script, haveScript = st.req.URL.Path, true
-	}
+	// The script name: the code's (SetScriptName), else routeName's.
+	c.mu.Lock()
+	haveScript := !c.scriptOK
+	c.mu.Unlock()
+	script := ""
 	if haveScript {
-		if script == "" {
-			script = st.path
-		}
-		script = k.cfg.prefix + script
+		script = k.cfg.prefix + k.routeName(&st.req, code)
 	}
 	c.finishWith(script, haveScript, uint32(code))
 	k.put(c)
@@ -268,20 +243,62 @@ func hostOnly(host string) string {
 func (k *core) filter(r *http.Request) (monitor bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			k.cfg.reportError(fmt.Errorf("pynba: WithFilter function panicked: %v (request monitored)", p))
+			k.cfg.reportError(&PanicError{What: "pynba: WithFilter function (the request is monitored)", Value: p})
 			monitor = true
 		}
 	}()
 	return k.cfg.filter(r)
 }
 
+// NoRouteScriptName is the script name of a web request that no route
+// matched (a 404 or 405 from the router), so that the URLs a scanner tries
+// make one report row, not one each. The prefix is put before it.
+const NoRouteScriptName = "(no route)"
+
+// routeName is the one rule naming a web request, without the prefix,
+// asked when the request ends and by Flush:
+//
+//  1. WithScriptName's function, when it returns a name;
+//  2. with WithRawPath, the URL path as the handler left it;
+//  3. the route the request matched: r.Pattern, which http.ServeMux sets
+//     on the request it is given ("GET /items/{id}"), else the pattern of
+//     the mux given with WithServeMux for this request;
+//  4. NoRouteScriptName when a mux matched no route, or when the response
+//     is a 404 or 405 with no route known;
+//  5. else the URL path (a handler that is no router).
+//
+// It calls user code (the WithScriptName function), so never with a lock.
+func (k *core) routeName(r *http.Request, code int) string {
+	if k.cfg.scriptName != nil {
+		if n := k.scriptName(r); n != "" {
+			return n
+		}
+	}
+	if k.cfg.rawPath {
+		return r.URL.Path
+	}
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	if mux := k.cfg.mux; mux != nil {
+		if _, p := mux.Handler(r); p != "" {
+			return p
+		}
+		return NoRouteScriptName
+	}
+	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		return NoRouteScriptName
+	}
+	return r.URL.Path
+}
+
 // scriptName asks the WithScriptName function for r's script name. A panic
-// in it is reported and "" returned (the path is sent), rather than
+// in it is reported and "" returned (the default name is sent), rather than
 // breaking a request whose handler succeeded.
 func (k *core) scriptName(r *http.Request) (name string) {
 	defer func() {
 		if p := recover(); p != nil {
-			k.cfg.reportError(fmt.Errorf("pynba: WithScriptName function panicked: %v (the path is sent)", p))
+			k.cfg.reportError(&PanicError{What: "pynba: WithScriptName function (the default name is sent)", Value: p})
 			name = ""
 		}
 	}()

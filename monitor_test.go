@@ -68,7 +68,7 @@ func TestMonitorFillsEveryField(t *testing.T) {
 
 	serve(m, "GET", "http://example.com:8080/items/42?x=1")
 	p := next(t, srv)
-	if p.Hostname != "web-1" || p.ServerName != "example.com" || p.ScriptName != "shop/items/42" {
+	if p.Hostname != "web-1" || p.ServerName != "example.com" || p.ScriptName != "shop"+NoRouteScriptName {
 		t.Errorf("hostname %q server %q script %q", p.Hostname, p.ServerName, p.ScriptName)
 	}
 	if p.Status != 404 || p.DocumentSize != 8 || p.RequestCount != 1 || p.Schema != "http" {
@@ -80,18 +80,18 @@ func TestMonitorFillsEveryField(t *testing.T) {
 	if p.RequestTime < 0.002 || p.RequestTime > 2 {
 		t.Errorf("request time %v, want at least the 2ms slept", p.RequestTime)
 	}
-	if p.Tags["env"] != "test" || len(p.Tags) != 1 {
+	if p.Tags.Get("env") != "test" || len(p.Tags) != 1 {
 		t.Errorf("request tags %v", p.Tags)
 	}
 	if len(p.Timers) != 1 {
 		t.Fatalf("timers %v", p.Timers)
 	}
 	tm := p.Timers[0]
-	if tm.HitCount != 1 || tm.Value < 0.002 || tm.Tags["group"] != "db" || tm.Tags["op"] != "select" {
+	if tm.HitCount != 1 || tm.Value < 0.002 || tm.Tags.Get("group") != "db" || tm.Tags.Get("op") != "select" {
 		t.Errorf("timer %v", tm)
 	}
-	if tm.TagList[0].Name != "group" || tm.TagList[1].Name != "op" {
-		t.Errorf("timer tags not sorted by name: %v", tm.TagList)
+	if tm.Tags[0].Name != "group" || tm.Tags[1].Name != "op" {
+		t.Errorf("timer tags not sorted by name: %v", tm.Tags)
 	}
 	if s := m.Stats(); s.Requests != 1 || s.Packets != 1 || s.Sent != 1 {
 		t.Errorf("stats %+v", s)
@@ -157,8 +157,8 @@ func TestMonitorRequestTagsWithoutTimers(t *testing.T) {
 	serve(m, "GET", "/")
 	p := next(t, srv)
 	want := "[{ab a} {ab b} {dc eu} {env override} {user alice}]"
-	if fmt.Sprint(p.TagList) != want || len(p.Timers) != 0 {
-		t.Errorf("request tags %v, want %v; timers %v", p.TagList, want, p.Timers)
+	if fmt.Sprint(p.Tags) != want || len(p.Timers) != 0 {
+		t.Errorf("request tags %v, want %v; timers %v", p.Tags, want, p.Timers)
 	}
 }
 
@@ -175,8 +175,8 @@ func TestMonitorRoutePatternScriptName(t *testing.T) {
 	if ps[0].ScriptName != "GET /users/{id}" {
 		t.Errorf("script %q, want the route pattern", ps[0].ScriptName)
 	}
-	if ps[1].ScriptName != "/nowhere" || ps[1].Status != 404 {
-		t.Errorf("unmatched route: script %q status %d, want the path and 404", ps[1].ScriptName, ps[1].Status)
+	if ps[1].ScriptName != NoRouteScriptName || ps[1].Status != 404 {
+		t.Errorf("unmatched route: script %q status %d, want %q and 404", ps[1].ScriptName, ps[1].Status, NoRouteScriptName)
 	}
 }
 
@@ -190,10 +190,10 @@ func TestMonitorSetters(t *testing.T) {
 		if d := Elapsed(); d < 0 || d > time.Second {
 			t.Errorf("Elapsed %v", d)
 		}
-	}), WithPrefix("ignored-for-manual-names"))
+	}), WithPrefix("pre"))
 	serve(m, "GET", "/auto")
 	p := next(t, srv)
-	if p.Hostname != "h2" || p.ServerName != "s2" || p.ScriptName != "/manual" || p.Schema != "gopher" || p.RequestTime != 1.5 {
+	if p.Hostname != "h2" || p.ServerName != "s2" || p.ScriptName != "pre/manual" || p.Schema != "gopher" || p.RequestTime != 1.5 {
 		t.Errorf("%q %q %q %q %v", p.Hostname, p.ServerName, p.ScriptName, p.Schema, p.RequestTime)
 	}
 }
@@ -247,13 +247,13 @@ func TestTimersMergedAndOrdered(t *testing.T) {
 	if len(p.Timers) != 3 {
 		t.Fatalf("timers: %v", p.Timers)
 	}
-	if g := p.Timers[0]; g.Tags["group"] != "db" || g.HitCount != 10001 {
+	if g := p.Timers[0]; g.Tags.Get("group") != "db" || g.HitCount != 10001 {
 		t.Errorf("first timer %v, want db with 10001 hits", g)
 	}
-	if g := p.Timers[1]; g.Tags["group"] != "cache" || g.HitCount != 1 || g.Value != 0.25 {
+	if g := p.Timers[1]; g.Tags.Get("group") != "cache" || g.HitCount != 1 || g.Value != 0.25 {
 		t.Errorf("second timer %v", g)
 	}
-	if g := p.Timers[2]; g.Tags["group"] != "running" || g.HitCount != 1 {
+	if g := p.Timers[2]; g.Tags.Get("group") != "running" || g.HitCount != 1 {
 		t.Errorf("third timer %v", g)
 	}
 	if s := m.Stats(); s.TagErrors != 1 {
@@ -297,7 +297,7 @@ func TestTimerAPI(t *testing.T) {
 	}), WithErrorHandler(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
 	serve(m, "GET", "/")
 	p := next(t, srv)
-	if len(p.Timers) != 2 || p.Timers[0].HitCount != 3 || p.Timers[1].Tags["fn"] != "x" || p.Timers[1].Value < 0.001 {
+	if len(p.Timers) != 2 || p.Timers[0].HitCount != 3 || p.Timers[1].Tags.Get("fn") != "x" || p.Timers[1].Value < 0.001 {
 		t.Errorf("timers %v", p.Timers)
 	}
 	mu.Lock()
@@ -365,14 +365,14 @@ func TestConcurrentRequestsKeepTheirTimers(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, p := range ps {
-		id := p.Tags["req"]
+		id := p.Tags.Get("req")
 		seen[id] = true
 		if len(p.Timers) != 5 {
 			t.Errorf("request %s has %d timers", id, len(p.Timers))
 		}
 		for _, tm := range p.Timers {
-			if tm.Tags["req"] != id {
-				t.Errorf("timer of request %s in the packet of request %s", tm.Tags["req"], id)
+			if tm.Tags.Get("req") != id {
+				t.Errorf("timer of request %s in the packet of request %s", tm.Tags.Get("req"), id)
 			}
 		}
 		if err := pinbatest.Validate(p.Raw); err != nil {
@@ -447,10 +447,10 @@ func TestLateUseIsIgnored(t *testing.T) {
 	p1 := next(t, srv)
 	serve(m, "GET", "/second")
 	p2 := next(t, srv)
-	if len(p1.Timers) != 1 || p1.Timers[0].Tags["late"] != "yes" {
+	if len(p1.Timers) != 1 || p1.Timers[0].Tags.Get("late") != "yes" {
 		t.Errorf("first request timers %v", p1.Timers)
 	}
-	if len(p2.Timers) != 1 || p2.Timers[0].Tags["second"] != "ok" || len(p2.Tags) != 0 {
+	if len(p2.Timers) != 1 || p2.Timers[0].Tags.Get("second") != "ok" || len(p2.Tags) != 0 {
 		t.Errorf("second request timers %v tags %v", p2.Timers, p2.Tags)
 	}
 	if s := m.Stats(); s.LateTimers < 3 {
@@ -516,10 +516,10 @@ func TestFlushSendsTwoPackets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ps[0].Timers) != 2 || ps[0].Tags["phase"] != "all" || ps[0].DocumentSize != 5 {
+	if len(ps[0].Timers) != 2 || ps[0].Tags.Get("phase") != "all" || ps[0].DocumentSize != 5 {
 		t.Errorf("first packet: timers %v tags %v size %d", ps[0].Timers, ps[0].Tags, ps[0].DocumentSize)
 	}
-	if len(ps[1].Timers) != 1 || ps[1].Timers[0].Tags["t"] != "c" || ps[1].Tags["phase"] != "all" || ps[1].DocumentSize != 8 {
+	if len(ps[1].Timers) != 1 || ps[1].Timers[0].Tags.Get("t") != "c" || ps[1].Tags.Get("phase") != "all" || ps[1].DocumentSize != 8 {
 		t.Errorf("second packet: timers %v tags %v size %d", ps[1].Timers, ps[1].Tags, ps[1].DocumentSize)
 	}
 	if ps[1].RequestTime < ps[0].RequestTime {
@@ -593,7 +593,7 @@ func TestContextAccess(t *testing.T) {
 		c.Timer(Tags{"via": "ctx"}).Start().Stop()
 	}))
 	serve(m, "GET", "/")
-	if p := next(t, srv); len(p.Timers) != 1 || p.Timers[0].Tags["via"] != "ctx" {
+	if p := next(t, srv); len(p.Timers) != 1 || p.Timers[0].Tags.Get("via") != "ctx" {
 		t.Errorf("timers %v", p.Timers)
 	}
 	if FromContext(t.Context()).Valid() {
@@ -648,7 +648,7 @@ func TestTimeoutHandlerUsesContext(t *testing.T) {
 	m, srv := monitored(t, http.TimeoutHandler(inner, 5*time.Second, "timeout"))
 	serve(m, "GET", "/t")
 	p := next(t, srv)
-	if len(p.Timers) != 1 || p.Timers[0].Tags["via"] != "context" {
+	if len(p.Timers) != 1 || p.Timers[0].Tags.Get("via") != "context" {
 		t.Errorf("timers %v, want the one made through the context", p.Timers)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +28,8 @@ type config struct {
 	prefix          string
 	tags            Tags
 	scriptName      func(*http.Request) string
+	rawPath         bool
+	mux             *http.ServeMux
 	hostname        string
 	hostnameSet     bool
 	serverName      string
@@ -37,6 +41,13 @@ type config struct {
 	resolver        Resolver
 	maxPacketSize   int
 	asyncQueue      int
+	maxScriptNames  int
+	maxTagValues    int
+	engineLimits    bool
+	cpu             CPUModel
+
+	// callbackPanics counts error handler panics and re-entries.
+	callbackPanics atomic.Uint64
 }
 
 const (
@@ -54,6 +65,8 @@ func newConfig(opts []Option) (*config, error) {
 	c := &config{
 		resolveInterval: DefaultResolveInterval,
 		maxPacketSize:   DefaultMaxPacketSize,
+		maxScriptNames:  DefaultMaxScriptNames,
+		maxTagValues:    DefaultMaxTagValues,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -66,12 +79,32 @@ func newConfig(opts []Option) (*config, error) {
 	return c, nil
 }
 
-// reportError passes err to the error handler, if there is one.
+// reportError passes err to the error handler, if there is one. The handler
+// is user code: a panic in it is recovered and counted (Stats.CallbackPanics),
+// never reported to it again, and an error the handler itself causes (by
+// calling back into the library) while it runs in the same goroutine is
+// dropped and counted the same way, so the reporting path cannot loop.
 func (c *config) reportError(err error) {
-	if c.errorHandler != nil && err != nil {
-		c.errorHandler(err)
+	if c.errorHandler == nil || err == nil {
+		return
 	}
+	gid := curGoid()
+	if _, busy := inErrorHandler.LoadOrStore(gid, struct{}{}); busy {
+		c.callbackPanics.Add(1)
+		return
+	}
+	defer func() {
+		inErrorHandler.Delete(gid)
+		if p := recover(); p != nil {
+			c.callbackPanics.Add(1)
+		}
+	}()
+	c.errorHandler(err)
 }
+
+// inErrorHandler holds the goroutines running an error handler now. It is
+// used only on the error path.
+var inErrorHandler sync.Map
 
 // WithPrefix puts prefix before every script name (pynba's prefix).
 func WithPrefix(prefix string) Option {
@@ -85,11 +118,65 @@ func WithTags(tags Tags) Option {
 }
 
 // WithScriptName sets the function that names a request's script, called
-// after the handler has run (so r.Pattern, the ServeMux route, is set).
-// Route patterns keep Pinba's reports small where raw paths hold ids. An
-// empty result falls back to the URL path. The prefix still applies.
+// after the handler has run and by Flush. An empty result falls back to the
+// default naming (see WithServeMux). The prefix still applies.
 func WithScriptName(fn func(r *http.Request) string) Option {
 	return optionFunc(func(c *config) error { c.scriptName = fn; return nil })
+}
+
+// WithRawPath names requests by their URL path, as Python's pynba does,
+// instead of by their route. Paths that hold ids make one report row per
+// id; the script name cap (WithMaxScriptNames) bounds them.
+func WithRawPath() Option {
+	return optionFunc(func(c *config) error { c.rawPath = true; return nil })
+}
+
+// WithServeMux gives the http.ServeMux that routes the monitored requests,
+// for handlers where it cannot be seen.
+//
+// By default a request is named by the route http.ServeMux matched
+// ("GET /items/{id}"), which the mux writes in the request it is given
+// (r.Pattern). That is the request Monitor made when the mux is the
+// handler Monitor wraps, or is reached through middlewares that pass the
+// request on as they got it. A middleware between Monitor and the mux that
+// derives a new request (r.WithContext, http.StripPrefix) hides the route:
+// either put Monitor inside it, just around the mux, or give the mux here,
+// and Monitor asks it (mux.Handler) for the request's route after the
+// handler ran. Requests the mux has no route for are named
+// NoRouteScriptName.
+func WithServeMux(mux *http.ServeMux) Option {
+	return optionFunc(func(c *config) error { c.mux = mux; return nil })
+}
+
+// WithMaxScriptNames caps the distinct script names the process sends at
+// n (default DefaultMaxScriptNames): past it, a new name is sent as
+// OverflowName and counted in Stats.ScriptOverflows, so a flood of URLs
+// cannot flood Pinba's reports nor grow memory. The names are counted per
+// process, across monitors, as the servers' reports see them; n is the
+// limit this monitor applies. n < 0 means no cap.
+func WithMaxScriptNames(n int) Option {
+	return optionFunc(func(c *config) error { c.maxScriptNames = n; return nil })
+}
+
+// WithMaxTagValues caps the distinct values of each tag name (request and
+// timer tags) the process sends at n (default DefaultMaxTagValues): past
+// it, a new value is sent as OverflowName and counted in
+// Stats.TagOverflows. At most 4096 tag names are tracked; values of names
+// past that are all sent as OverflowName. n < 0 means no cap.
+func WithMaxTagValues(n int) Option {
+	return optionFunc(func(c *config) error { c.maxTagValues = n; return nil })
+}
+
+// WithEngineLimits(true) cuts strings to pinba_engine's limits before
+// sending: hostname and server name 32 bytes, script name 128, schema 16,
+// each tag name and value 64. pinba_engine keeps only that much and cuts in
+// the middle of a UTF-8 character, which leaves broken characters in its
+// tables; the client cuts at a character boundary instead, and counts the
+// cuts in Stats.StringsCut. It is off by default: pinba2 keeps strings
+// whole, and a client cannot tell which server it sends to, so the default
+// loses nothing; services sending to pinba_engine turn it on.
+func WithEngineLimits(on bool) Option {
+	return optionFunc(func(c *config) error { c.engineLimits = on; return nil })
 }
 
 // WithHostname sets the hostname sent (default: os.Hostname()).
@@ -175,6 +262,18 @@ func WithAsync(queueLen int) Option {
 			return fmt.Errorf("pynba: async queue length %d is outside 1 to %d", queueLen, 1<<20)
 		}
 		c.asyncQueue = queueLen
+		return nil
+	})
+}
+
+// WithCPU sets how the CPU times sent are measured: CPUFairShare (the
+// default), CPUProcessDelta (what pynba sends) or CPUOff. See CPUModel.
+func WithCPU(m CPUModel) Option {
+	return optionFunc(func(c *config) error {
+		if !m.valid() {
+			return fmt.Errorf("pynba: WithCPU(%v): not a CPU model", m)
+		}
+		c.cpu = m
 		return nil
 	})
 }

@@ -115,6 +115,7 @@ type encoder struct {
 	buf        []byte
 	reqDictEnd int // dictionary length after the request tags
 	onErr      func(error)
+	k          *core // whose limits apply (guard.go); nil in some tests
 }
 
 // tagPair is one flattened tag. Its strings are the user's own for tags
@@ -129,6 +130,7 @@ type outTimer struct {
 	hash             uint64 // of its (name, value) index pairs
 	value            time.Duration
 	hits             uint64
+	cpuU, cpuS       uint64 // CPU share, ns (cpu.go)
 }
 
 // A wordEntry caches, for one build, the dictionary index of the string at
@@ -163,10 +165,34 @@ func ptrHash(p uintptr, bits uint) uint64 {
 	return (uint64(p) * 0x9E3779B97F4A7C15) >> (64 - bits)
 }
 
+// guard replaces the values past their tag name's cap (WithMaxTagValues).
+func (e *encoder) guard(ps []tagPair) {
+	if e.k == nil {
+		return
+	}
+	for i := range ps {
+		ps[i].value = e.k.guardTagValue(ps[i].name, ps[i].value)
+	}
+}
+
+// big reports whether the encoder grew beyond what a pooled collector
+// keeps (see shrink).
+func (e *encoder) big() bool {
+	r := &e.rec
+	return cap(e.buf) > keepBufBytes || cap(e.flat.arena) > keepBufBytes ||
+		cap(e.flat.pairs) > keepTimerRows || cap(e.pairs) > keepTimerRows ||
+		cap(e.out) > keepTimerRows || len(e.table) > 4*keepTimerRows ||
+		len(e.dict.slots) > 4*keepTimerRows || cap(r.Dictionary) > keepTimerRows ||
+		cap(r.TimerTagName) > 4*keepTimerRows || cap(r.TimerHitCount) > keepTimerRows
+}
+
 // build flattens the snapshot's tags, merges identical timers and encodes
 // them all. Called with encMu held.
 func (c *collector) build() ([]byte, error) {
-	e := &c.enc
+	if c.enc == nil {
+		c.enc = new(encoder)
+	}
+	e := c.enc
 	e.gen++
 	if e.gen == 0 { // wrapped: forget every entry rather than trust one
 		clear(e.words[:])
@@ -178,6 +204,7 @@ func (c *collector) build() ([]byte, error) {
 	if e.onErr == nil {
 		e.onErr = c.tagError
 	}
+	e.k = c.owner
 	r := &e.rec
 	r.Reset()
 	hd := &c.snapHdr
@@ -213,6 +240,12 @@ func (c *collector) build() ([]byte, error) {
 	for _, o := range e.out {
 		r.TimerHitCount = append(r.TimerHitCount, uint32(min(o.hits, 1<<32-1)))
 		r.TimerValue = append(r.TimerValue, float32(o.value.Seconds()))
+	}
+	if c.timerCPU() {
+		for _, o := range e.out {
+			r.TimerRUUtime = append(r.TimerRUUtime, float32(nsSeconds(o.cpuU)))
+			r.TimerRUStime = append(r.TimerRUStime, float32(nsSeconds(o.cpuS)))
+		}
 	}
 	return c.encode(len(e.out))
 }
@@ -252,6 +285,7 @@ func (e *encoder) flatten(tags Tags) (ps []tagPair, plain bool) {
 		} else {
 			slices.SortFunc(ps, func(a, b tagPair) int { return strings.Compare(a.name, b.name) })
 		}
+		e.guard(ps)
 		e.pairs = ps
 		return ps, true
 	}
@@ -260,6 +294,7 @@ func (e *encoder) flatten(tags Tags) (ps []tagPair, plain bool) {
 	for i := start; i < end; i++ {
 		ps = append(ps, tagPair{arenaString(e.flat.name(i)), arenaString(e.flat.value(i))})
 	}
+	e.guard(ps)
 	e.pairs = ps
 	return ps, false
 }
@@ -270,6 +305,9 @@ func arenaString(b []byte) string { return unsafe.String(unsafe.SliceData(b), le
 
 // word returns the dictionary index of s, adding it when new.
 func (e *encoder) word(s string) uint32 {
+	if len(s) > engineWordLen && e.k != nil {
+		s = e.k.cut(s, engineWordLen)
+	}
 	p := unsafe.StringData(s)
 	w := &e.words[ptrHash(uintptr(unsafe.Pointer(p))^uintptr(len(s))<<1, wordCacheBits)]
 	if w.p == p && w.n == len(s) && w.gen == e.gen {
@@ -355,6 +393,7 @@ func (e *encoder) addTimer(t *timerSnap) {
 			o := &e.out[m.out]
 			o.value = addDur(o.value, t.value)
 			o.hits += uint64(t.hits)
+			o.cpuU, o.cpuS = o.cpuU+t.cpuU, o.cpuS+t.cpuS
 			return
 		}
 	}
@@ -377,6 +416,7 @@ func (e *encoder) addTimer(t *timerSnap) {
 	o := &e.out[j]
 	o.value = addDur(o.value, t.value)
 	o.hits += uint64(t.hits)
+	o.cpuU, o.cpuS = o.cpuU+t.cpuU, o.cpuS+t.cpuS
 	if plain && m != nil {
 		*m = memoEntry{p: mp, out: int32(j), gen: e.gen}
 	}
@@ -437,7 +477,7 @@ func (e *encoder) insert(h uint64, x int32) {
 // timers into the collector's buffer. The first n timers' arrays and the
 // dictionary they need are prefixes of the whole ones.
 func (c *collector) encode(n int) ([]byte, error) {
-	e := &c.enc
+	e := c.enc
 	r := &e.rec
 	if n < len(e.out) {
 		cut := *r
@@ -448,6 +488,10 @@ func (c *collector) encode(n int) ([]byte, error) {
 		cut.TimerHitCount = cut.TimerHitCount[:n]
 		cut.TimerValue = cut.TimerValue[:n]
 		cut.TimerTagCount = cut.TimerTagCount[:n]
+		if len(cut.TimerRUUtime) > 0 {
+			cut.TimerRUUtime = cut.TimerRUUtime[:n]
+			cut.TimerRUStime = cut.TimerRUStime[:n]
+		}
 		cut.TimerTagName = cut.TimerTagName[:tagEnd]
 		cut.TimerTagValue = cut.TimerTagValue[:tagEnd]
 		cut.Dictionary = cut.Dictionary[:dictEnd]

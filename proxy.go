@@ -39,6 +39,17 @@ func SetEnabled(on bool) { Current().SetEnabled(on) }
 // SetScriptName sets the current request's script name.
 func SetScriptName(name string) { Current().SetScriptName(name) }
 
+// ScriptName returns the current request's script name; see
+// Collector.ScriptName.
+func ScriptName() string { return Current().ScriptName() }
+
+// Status returns the status the current request would send now.
+func Status() int { return Current().Status() }
+
+// DocumentSize returns the document size the current request would send
+// now.
+func DocumentSize() int { return Current().DocumentSize() }
+
 // SetHostname sets the current request's hostname.
 func SetHostname(name string) { Current().SetHostname(name) }
 
@@ -49,17 +60,17 @@ func SetServerName(name string) { Current().SetServerName(name) }
 func SetSchema(schema string) { Current().SetSchema(schema) }
 
 // SetStatus sets the current request's status, instead of the response's.
-func SetStatus(code uint32) { Current().SetStatus(code) }
+func SetStatus(code int) { Current().SetStatus(code) }
 
 // SetDocumentSize sets the current request's document size, instead of the
 // bytes of body written.
-func SetDocumentSize(n uint32) { Current().SetDocumentSize(n) }
+func SetDocumentSize(n int) { Current().SetDocumentSize(n) }
 
 // SetMemoryPeak sets the current request's memory peak in bytes.
-func SetMemoryPeak(n uint32) { Current().SetMemoryPeak(n) }
+func SetMemoryPeak(n int) { Current().SetMemoryPeak(n) }
 
 // SetMemoryFootprint sets the current request's memory footprint in bytes.
-func SetMemoryFootprint(n uint32) { Current().SetMemoryFootprint(n) }
+func SetMemoryFootprint(n int) { Current().SetMemoryFootprint(n) }
 
 // SetRequestTime sets the current request's time, instead of the time
 // measured.

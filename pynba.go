@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,14 +52,10 @@ type collector struct {
 	epoch    uint64 // changes at the start and end of every request
 	active   bool
 	detached bool
-	// defaultStatus is sent when no code was written or set: 200 for web
-	// requests, 0 for scripts.
-	defaultStatus uint32
-	enabled       bool
+	enabled  bool
 
 	start     time.Duration
-	ruUser    float64
-	ruSys     float64
+	cpu       cpuMark // the CPU reading at the start (cpu.go)
 	reqTime   time.Duration
 	reqTimeOK bool
 
@@ -82,6 +79,10 @@ type collector struct {
 	// scripts): a Flush asks WithScriptName for its name, as the end does.
 	req *http.Request
 
+	// lastSrc is the map given to the last Timer call and lastCopy the
+	// copy made of it (copyTags); both forgotten when the slots are.
+	lastSrc, lastCopy Tags
+
 	seq   uint64       // last timer sequence number given
 	slots []*timerSlot // timers of this request, in creation order
 	spare []*timerSlot // slots kept from earlier requests for reuse
@@ -98,7 +99,7 @@ type collector struct {
 	// set during the request, or merged, a copy of both.
 	snapTags Tags
 	merged   Tags
-	enc      encoder
+	enc      *encoder // allocated by the first build, so a detached timer is small
 }
 
 // header is what a packet carries besides timers, copied under mu.
@@ -110,41 +111,65 @@ type header struct {
 }
 
 type timerSnap struct {
-	tags  Tags
-	value time.Duration
-	hits  uint32
+	tags       Tags
+	value      time.Duration
+	hits       uint32
+	cpuU, cpuS uint64 // the timer's CPU share, ns (cpu.go)
 }
 
 func newCollector(owner *core) *collector {
 	return &collector{owner: owner}
 }
 
-// begin readies a pooled collector for a new request. The collector is not
-// reachable by anyone else yet, but for late users of stale handles, who
-// take mu and find the epoch changed.
-func (c *collector) begin() {
-	start := mono()
-	u, s := cpuTimes()
-	c.mu.Lock()
-	c.beginLocked(start, u, s)
-	c.mu.Unlock()
+// request is what a request's owner (Middleware, ScriptMonitor, Runner)
+// knows when the request starts.
+type request struct {
+	serverName string
+	schema     string
+	scriptName string        // before the prefix
+	resp       *respWriter   // the web response, nil for others
+	req        *http.Request // the web request as the handler sees it, nil for others
 }
 
-func (c *collector) beginLocked(start time.Duration, ruUser, ruSys float64) {
+// begin readies a pooled collector for a new request, the one place a
+// request's data starts: every field reset, the clock read, the owner's
+// defaults filled in. It returns the handle to the request. The collector
+// is not reachable by anyone else yet, but for late users of stale handles,
+// who take mu and find the epoch changed.
+func (c *collector) begin(r request) Collector {
+	start := mono()
+	cpu := c.cpuBegin(start)
+	c.mu.Lock()
 	c.epoch++
 	c.active = true
 	c.enabled = true
 	c.reqTimeOK, c.scriptOK, c.statusOK, c.docSizeOK = false, false, false, false
 	c.reqTime = 0
-	c.hostname, c.serverName, c.scriptName, c.schema = "", "", "", ""
 	c.status, c.docSize, c.memPeak, c.memFoot = 0, 0, 0, 0
 	if len(c.tags) > 0 {
 		clear(c.tags)
 	}
-	c.resp = nil
-	c.req = nil
+	c.hostname, c.serverName, c.schema = "", r.serverName, r.schema
+	c.scriptName = r.scriptName
+	if k := c.owner; k != nil {
+		c.hostname = k.hostname
+		c.scriptName = k.cfg.prefix + r.scriptName
+	}
+	c.resp, c.req = r.resp, r.req
 	c.start = start
-	c.ruUser, c.ruSys = ruUser, ruSys
+	c.cpu = cpu
+	h := Collector{c, c.epoch}
+	c.mu.Unlock()
+	return h
+}
+
+// recorded reports whether anything was recorded in the request since it
+// began: a timer, a request tag, or a value set.
+func (c *collector) recorded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.slots) > 0 || len(c.tags) > 0 || c.scriptOK || c.statusOK ||
+		c.docSizeOK || c.reqTimeOK || c.memPeak != 0 || c.memFoot != 0
 }
 
 // end marks the request over: every handle to it becomes stale.
@@ -154,6 +179,7 @@ func (c *collector) end() {
 	c.active = false
 	c.resp = nil
 	c.req = nil
+	c.cpuRelease(mono())
 	c.releaseSlots()
 	c.mu.Unlock()
 }
@@ -166,9 +192,59 @@ func (c *collector) releaseSlots() {
 		s.tags = nil
 		s.data = nil
 	}
+	c.lastSrc, c.lastCopy = nil, nil
 	c.spare = append(c.spare, c.slots...)
 	clear(c.slots)
 	c.slots = c.slots[:0]
+}
+
+// Limits on what a collector keeps when it goes back to the pool: a request
+// that once grew large (huge tags, many timers) gives the memory back
+// rather than keeping it for every later request.
+const (
+	keepSlots     = 1024    // timer slots kept for reuse
+	keepTagsMap   = 64      // entries of a slot's tags copy kept
+	keepBufBytes  = 1 << 17 // bytes of packet, arena and dictionary buffers kept
+	keepTimerRows = 4096    // snapshot and encoder rows kept
+)
+
+// shrink drops what a finished request grew beyond the limits above.
+// Called when the collector goes back to the pool.
+func (c *collector) shrink() {
+	c.mu.Lock()
+	if len(c.spare) > keepSlots {
+		clear(c.spare[keepSlots:])
+		c.spare = slices.Clip(c.spare[:keepSlots])
+	}
+	if cap(c.spare) > 4*keepSlots {
+		c.spare = slices.Clone(c.spare)
+	}
+	for _, s := range c.spare {
+		if len(s.own) > keepTagsMap {
+			s.own = nil
+		}
+		if s.data != nil {
+			s.data = nil
+		}
+	}
+	if cap(c.slots) > keepSlots {
+		c.slots = nil
+	}
+	if len(c.tags) > keepTagsMap {
+		c.tags = nil
+	}
+	c.mu.Unlock()
+	c.encMu.Lock()
+	if cap(c.snap) > keepTimerRows {
+		c.snap = nil
+	}
+	if len(c.merged) > keepTagsMap {
+		c.merged = nil
+	}
+	if e := c.enc; e != nil && e.big() {
+		c.enc = nil
+	}
+	c.encMu.Unlock()
 }
 
 func (c *collector) stats() *counters {
@@ -257,9 +333,13 @@ func (h Collector) SetEnabled(on bool) {
 }
 
 // SetScriptName sets the script name sent, instead of the one Monitor
-// derives from the request. The prefix is not applied to it.
+// derives from the request. The prefix (WithPrefix) is put before it, as
+// Python's pynba.scriptname = name does.
 func (h Collector) SetScriptName(name string) {
 	if c := h.lock("SetScriptName"); c != nil {
+		if c.owner != nil {
+			name = c.owner.cfg.prefix + name
+		}
 		c.scriptName, c.scriptOK = name, true
 		c.mu.Unlock()
 	}
@@ -289,37 +369,161 @@ func (h Collector) SetSchema(schema string) {
 	}
 }
 
-// SetStatus sets the status sent, instead of the response's code.
-func (h Collector) SetStatus(code uint32) {
+// SetStatus sets the status sent, instead of the response's code. The
+// wire holds 0 to 4294967295; a value outside is clamped into that range,
+// counted in Stats.Clamped and reported as a *RangeError.
+func (h Collector) SetStatus(code int) {
+	v, err := clampField("SetStatus", code)
 	if c := h.lock("SetStatus"); c != nil {
-		c.status, c.statusOK = code, true
+		c.status, c.statusOK = v, true
 		c.mu.Unlock()
+		c.clamped(err)
 	}
 }
 
-// SetDocumentSize sets the document size sent, instead of the bytes of body
-// the handler wrote.
-func (h Collector) SetDocumentSize(n uint32) {
+// SetDocumentSize sets the document size sent, in bytes, instead of the
+// bytes of body the handler wrote. Clamped as SetStatus is.
+func (h Collector) SetDocumentSize(n int) {
+	v, err := clampField("SetDocumentSize", n)
 	if c := h.lock("SetDocumentSize"); c != nil {
-		c.docSize, c.docSizeOK = n, true
+		c.docSize, c.docSizeOK = v, true
 		c.mu.Unlock()
+		c.clamped(err)
 	}
 }
 
 // SetMemoryPeak sets the memory peak sent, in bytes (0 unless set).
-func (h Collector) SetMemoryPeak(n uint32) {
+// Clamped as SetStatus is.
+func (h Collector) SetMemoryPeak(n int) {
+	v, err := clampField("SetMemoryPeak", n)
 	if c := h.lock("SetMemoryPeak"); c != nil {
-		c.memPeak = n
+		c.memPeak = v
 		c.mu.Unlock()
+		c.clamped(err)
 	}
 }
 
-// SetMemoryFootprint sets the memory footprint sent, in bytes (0 unless set).
-func (h Collector) SetMemoryFootprint(n uint32) {
+// SetMemoryFootprint sets the memory footprint sent, in bytes (0 unless
+// set). Clamped as SetStatus is.
+func (h Collector) SetMemoryFootprint(n int) {
+	v, err := clampField("SetMemoryFootprint", n)
 	if c := h.lock("SetMemoryFootprint"); c != nil {
-		c.memFoot = n
+		c.memFoot = v
 		c.mu.Unlock()
+		c.clamped(err)
 	}
+}
+
+// clampField fits n into the wire's uint32, returning the error to report
+// when it did not fit.
+func clampField(what string, n int) (uint32, error) {
+	switch {
+	case n < 0:
+		return 0, &RangeError{Field: what, Value: int64(n), Sent: 0}
+	case uint64(n) > 1<<32-1:
+		return 1<<32 - 1, &RangeError{Field: what, Value: int64(n), Sent: 1<<32 - 1}
+	}
+	return uint32(n), nil
+}
+
+// clamped counts and reports a value a setter had to clamp. Called without
+// mu.
+func (c *collector) clamped(err error) {
+	if err == nil || c.owner == nil {
+		return
+	}
+	c.owner.stats.clamped.Add(1)
+	c.reportError(err)
+}
+
+// ScriptName returns the script name the request would send now, prefix
+// included (pynba's scriptname). Monitor names a request from its route
+// after the handler ran, so during the handler this is the name set with
+// SetScriptName, or the URL path.
+func (h Collector) ScriptName() string {
+	if c := h.lock("ScriptName"); c != nil {
+		defer c.mu.Unlock()
+		return c.scriptName
+	}
+	return ""
+}
+
+// Hostname returns the hostname the request sends (pynba's hostname).
+func (h Collector) Hostname() string {
+	if c := h.lock("Hostname"); c != nil {
+		defer c.mu.Unlock()
+		return c.hostname
+	}
+	return ""
+}
+
+// ServerName returns the server name the request sends.
+func (h Collector) ServerName() string {
+	if c := h.lock("ServerName"); c != nil {
+		defer c.mu.Unlock()
+		return c.serverName
+	}
+	return ""
+}
+
+// Schema returns the schema the request sends (pynba's schema).
+func (h Collector) Schema() string {
+	if c := h.lock("Schema"); c != nil {
+		defer c.mu.Unlock()
+		return c.schema
+	}
+	return ""
+}
+
+// Status returns the status the request would send now: the one set with
+// SetStatus, else the response's code so far, else the default (200).
+func (h Collector) Status() int {
+	if c := h.lock("Status"); c != nil {
+		defer c.mu.Unlock()
+		return int(c.statusNow())
+	}
+	return 0
+}
+
+// DocumentSize returns the document size the request would send now: the
+// one set with SetDocumentSize, else the bytes of body written so far
+// (pynba's document_size).
+func (h Collector) DocumentSize() int {
+	if c := h.lock("DocumentSize"); c != nil {
+		defer c.mu.Unlock()
+		return int(c.docSizeNow())
+	}
+	return 0
+}
+
+// MemoryPeak returns the memory peak set with SetMemoryPeak (pynba's
+// memory_peak).
+func (h Collector) MemoryPeak() int {
+	if c := h.lock("MemoryPeak"); c != nil {
+		defer c.mu.Unlock()
+		return int(c.memPeak)
+	}
+	return 0
+}
+
+// MemoryFootprint returns the memory footprint set with
+// SetMemoryFootprint (pynba's memory_footprint).
+func (h Collector) MemoryFootprint() int {
+	if c := h.lock("MemoryFootprint"); c != nil {
+		defer c.mu.Unlock()
+		return int(c.memFoot)
+	}
+	return 0
+}
+
+// Started returns when the request started (pynba's started), the zero
+// time outside a request.
+func (h Collector) Started() time.Time {
+	if c := h.lock("Started"); c != nil {
+		defer c.mu.Unlock()
+		return clockBase.Add(c.start)
+	}
+	return time.Time{}
 }
 
 // SetRequestTime sets the request time sent, instead of the time measured
@@ -409,19 +613,20 @@ func (h Collector) Flush() error {
 		c.reportError(errFlushWhileBuilding)
 		return errFlushWhileBuilding
 	}
-	// The script name WithScriptName gives now (r.Pattern is known while
-	// the handler runs), so both packets of the request report under one
-	// name. Asked with no lock held: it is the user's code.
+	// The script name the end of the request would give now (the route is
+	// known while the handler runs), so both packets of the request report
+	// under one name. Asked with no lock held: it may call user code.
 	script, haveScript := "", false
-	if k := c.owner; k != nil && k.cfg.scriptName != nil {
+	if k := c.owner; k != nil {
 		c.mu.Lock()
-		req := c.req
+		req, code := c.req, 0
+		if c.resp != nil {
+			code = int(c.resp.code.Load())
+		}
 		ask := c.epoch == h.epoch && c.active && !c.scriptOK && req != nil
 		c.mu.Unlock()
 		if ask {
-			if n := k.scriptName(req); n != "" {
-				script, haveScript = k.cfg.prefix+n, true
-			}
+			script, haveScript = k.cfg.prefix+k.routeName(req, code), true
 		}
 	}
 	c.encMu.Lock()
@@ -442,6 +647,12 @@ func (h Collector) Flush() error {
 	send := c.enabled
 	if send {
 		c.snapshot(mono(), false)
+		// The snapshot reads the timers' tag copies while the packet is
+		// built, when the request goes on and may reuse their slots: the
+		// copies go with the snapshot.
+		for _, s := range c.slots {
+			s.own = nil
+		}
 	}
 	c.releaseSlots()
 	c.mu.Unlock()
@@ -462,6 +673,13 @@ func (c *collector) finish() { c.finishWith("", false, 0) }
 func (c *collector) finishWith(script string, haveScript bool, status uint32) {
 	c.encMu.Lock()
 	c.builder.Store(curGoid())
+	// Unlocked in a defer: whatever user code the build calls, encMu is
+	// never left held.
+	defer func() {
+		c.snapTags = nil
+		c.builder.Store(0)
+		c.encMu.Unlock()
+	}()
 	c.mu.Lock()
 	if haveScript && !c.scriptOK {
 		c.scriptName = script
@@ -476,14 +694,12 @@ func (c *collector) finishWith(script string, haveScript bool, status uint32) {
 	c.epoch++
 	c.active = false
 	c.resp = nil
+	c.cpuRelease(mono())
 	c.releaseSlots()
 	c.mu.Unlock()
 	if send {
 		_ = c.buildAndSend()
 	}
-	c.snapTags = nil
-	c.builder.Store(0)
-	c.encMu.Unlock()
 }
 
 // errFlushWhileBuilding is returned by a Flush called while the same
@@ -491,34 +707,56 @@ func (c *collector) finishWith(script string, haveScript bool, status uint32) {
 // Error method): the Flush does nothing.
 var errFlushWhileBuilding = errors.New("pynba: Flush called while the request's packet is being built (from a tag callable, String or Error method): ignored")
 
+// defaultStatus is the status sent when no code was written or set, for
+// every kind of request (Python's pynba sends 200 for scripts too).
+const defaultStatus = http.StatusOK
+
+// statusNow is the status to send: the code's (SetStatus), else the
+// response's, else the default. Called with mu held.
+func (c *collector) statusNow() uint32 {
+	if c.statusOK {
+		return c.status
+	}
+	if c.resp != nil {
+		if code := c.resp.code.Load(); code != 0 {
+			return uint32(code)
+		}
+	}
+	return defaultStatus
+}
+
+// docSizeNow is the document size to send: the code's (SetDocumentSize),
+// else the bytes of body written. Called with mu held.
+func (c *collector) docSizeNow() uint32 {
+	if c.docSizeOK {
+		return c.docSize
+	}
+	if c.resp != nil {
+		return clampUint32(c.resp.written.Load())
+	}
+	return 0
+}
+
 // snapshot copies what the packet needs, stopping running timers at now.
 // final says the request ends with this packet: nobody can change its tags
 // any more, so they need not be copied. Called with encMu and mu held.
 func (c *collector) snapshot(now time.Duration, final bool) {
 	hd := &c.snapHdr
 	hd.hostname, hd.serverName, hd.scriptName, hd.schema = c.hostname, c.serverName, c.scriptName, c.schema
+	if k := c.owner; k != nil {
+		hd.hostname = k.cut(hd.hostname, engineHostLen)
+		hd.serverName = k.cut(hd.serverName, engineHostLen)
+		hd.schema = k.cut(hd.schema, engineSchemaLen)
+		hd.scriptName = k.guardScript(k.cut(hd.scriptName, engineScriptLen))
+	}
 	hd.status, hd.docSize, hd.memPeak, hd.memFoot = c.status, c.docSize, c.memPeak, c.memFoot
-	var code int64
-	var written uint64
-	if c.resp != nil {
-		code, written = c.resp.code.Load(), c.resp.written.Load()
-	}
-	if !c.statusOK {
-		hd.status = uint32(code)
-		if hd.status == 0 {
-			hd.status = c.defaultStatus
-		}
-	}
-	if !c.docSizeOK {
-		hd.docSize = clampUint32(written)
-	}
+	hd.status, hd.docSize = c.statusNow(), c.docSizeNow()
 	if c.reqTimeOK {
 		hd.reqTime = c.reqTime
 	} else {
 		hd.reqTime = now - c.start
 	}
-	u, s := cpuTimes()
-	hd.ruUser, hd.ruSys = max(u-c.ruUser, 0), max(s-c.ruSys, 0)
+	hd.ruUser, hd.ruSys = c.cpuSince(now, final)
 
 	// Request tags: those set with SetTag replace configured ones of the
 	// same name. The configured map is the user's, read as it is; the
@@ -551,11 +789,12 @@ func (c *collector) snapshot(now time.Duration, final bool) {
 	for _, s := range c.slots {
 		if s.running {
 			s.elapsed = addDur(s.elapsed, now-s.startedAt)
+			c.cpuTimerStop(s, now)
 			s.running = false
 		}
 		if s.deleted || s.hits == 0 {
 			continue
 		}
-		c.snap = append(c.snap, timerSnap{tags: s.tags, value: s.elapsed, hits: s.hits})
+		c.snap = append(c.snap, timerSnap{tags: s.tags, value: s.elapsed, hits: s.hits, cpuU: s.cpuU, cpuS: s.cpuS})
 	}
 }

@@ -30,10 +30,12 @@ type respWriter struct {
 	written atomic.Uint64 // bytes of body written
 }
 
-// noteCode records the response's final status code: the first one of 200
-// or more (1xx codes are informational and followed by the real one).
+// noteCode records the response's status as the client sees it: the
+// first final code written (1xx codes but 101 are informational and
+// followed by the real one; 101 Switching Protocols ends the HTTP exchange).
+// Later codes are ignored, as net/http ignores a superfluous WriteHeader.
 func (rw *respWriter) noteCode(code int) {
-	if code >= 200 && rw.code.Load() == 0 {
+	if (code >= 200 || code == http.StatusSwitchingProtocols) && rw.code.Load() == 0 {
 		rw.code.CompareAndSwap(0, int64(code))
 	}
 }
@@ -47,10 +49,12 @@ func (rw *respWriter) count(n int64) {
 // Header returns the underlying writer's header map.
 func (rw *respWriter) Header() http.Header { return rw.w.Header() }
 
-// WriteHeader records code and writes it.
+// WriteHeader writes code and records it once the underlying writer took
+// it: a code net/http refuses (it panics on one below 100 or above 999) is
+// not what the client got.
 func (rw *respWriter) WriteHeader(code int) {
-	rw.noteCode(code)
 	rw.w.WriteHeader(code)
+	rw.noteCode(code)
 }
 
 // Write writes b, counting the bytes.
@@ -78,12 +82,18 @@ func (rw *respWriter) readFrom(src io.Reader) (int64, error) {
 	return n, err
 }
 
-func (rw *respWriter) flush() { rw.w.(http.Flusher).Flush() }
+// flush sends the headers, 200 unless a code was written, and what is
+// buffered: from then on the status is fixed.
+func (rw *respWriter) flush() {
+	rw.noteCode(http.StatusOK)
+	rw.w.(http.Flusher).Flush()
+}
 
 // flushError flushes as http.ResponseController does on the underlying
 // writer: with its FlushError method when it has one, so the error is not
 // lost.
 func (rw *respWriter) flushError() error {
+	rw.noteCode(http.StatusOK)
 	if f, ok := rw.w.(interface{ FlushError() error }); ok {
 		return f.FlushError()
 	}
@@ -96,8 +106,15 @@ func (rw *respWriter) closeNotify() <-chan bool {
 	return rw.w.(http.CloseNotifier).CloseNotify()
 }
 
+// hijack hands the connection to the handler. What it then writes is not
+// seen: a connection hijacked before any code was written is reported as
+// 101 Switching Protocols, what a WebSocket or other upgrade answers.
 func (rw *respWriter) hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return rw.w.(http.Hijacker).Hijack()
+	conn, brw, err := rw.w.(http.Hijacker).Hijack()
+	if err == nil {
+		rw.noteCode(http.StatusSwitchingProtocols)
+	}
+	return conn, brw, err
 }
 
 func (rw *respWriter) push(target string, opts *http.PushOptions) error {

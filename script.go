@@ -25,11 +25,16 @@ import (
 type ScriptMonitor struct {
 	core *core
 
-	mu     sync.Mutex
-	c      *collector
-	gid    int64
-	prev   binding
-	closed bool
+	// mu guards the fields below. It is never held while a packet is
+	// built, since building calls user code (tag callables) that may call
+	// back into the monitor.
+	mu      sync.Mutex
+	c       *collector
+	gid     int64
+	prev    binding
+	closed  bool
+	sending bool // a Send or Close is building a packet
+	sent    bool // a Send has sent
 }
 
 // NewScriptMonitor starts measuring in the calling goroutine and returns the
@@ -42,21 +47,16 @@ func NewScriptMonitor(servers string, opts ...Option) (*ScriptMonitor, error) {
 		return nil, err
 	}
 	sm := &ScriptMonitor{core: k, c: k.get(), gid: curGoid()}
-	sm.begin()
-	sm.prev = bind(sm.gid, binding{sm.c, sm.c.epoch})
+	h := sm.begin()
+	sm.prev = bind(sm.gid, binding{h.c, h.epoch})
 	return sm, nil
 }
 
-func (sm *ScriptMonitor) begin() {
-	k, c := sm.core, sm.c
+// begin starts a new measurement and returns its handle.
+func (sm *ScriptMonitor) begin() Collector {
+	k := sm.core
 	k.stats.requests.Add(1)
-	c.begin()
-	c.mu.Lock()
-	c.defaultStatus = 0 // a script has no HTTP status
-	c.hostname = k.hostname
-	c.serverName = k.cfg.serverName
-	c.scriptName = k.cfg.prefix + commandLine()
-	c.mu.Unlock()
+	return sm.c.begin(request{serverName: k.cfg.serverName, scriptName: commandLine()})
 }
 
 func commandLine() string {
@@ -74,7 +74,10 @@ func (sm *ScriptMonitor) Collector() Collector {
 	if sm.closed {
 		return Collector{}
 	}
-	return Collector{sm.c, sm.c.epoch}
+	c := sm.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Collector{c, c.epoch}
 }
 
 // Timer registers a timer with the current measurement (pynba's
@@ -84,43 +87,80 @@ func (sm *ScriptMonitor) Timer(tags Tags) TimerRef { return sm.Collector().Timer
 // ErrClosed is returned by a ScriptMonitor's Send after Close.
 var ErrClosed = errors.New("pynba: monitor closed")
 
+// ErrSending is returned by a ScriptMonitor's Send or Close called while the
+// monitor is sending (from a tag callable, String or Error method run by
+// the packet's build): the call does nothing.
+var ErrSending = errors.New("pynba: ScriptMonitor.Send called while the monitor is sending: ignored")
+
 // Send sends what was measured since the monitor started or last sent, as
 // one request, and starts a new measurement: timers made before it become
 // stale, request tags set with SetTag are cleared. Problems while sending
-// go to the error handler; Send returns an error only after Close.
+// go to the error handler; Send returns an error only after Close
+// (ErrClosed) or from a callable run while the monitor is sending
+// (ErrSending).
 func (sm *ScriptMonitor) Send() error {
 	sm.mu.Lock()
-	defer sm.mu.Unlock()
 	if sm.closed {
+		sm.mu.Unlock()
 		return ErrClosed
 	}
-	sm.sendLocked()
-	sm.begin()
-	// Rebind: the epoch changed.
-	bind(sm.gid, binding{sm.c, sm.c.epoch})
-	return nil
-}
+	if sm.sending {
+		sm.mu.Unlock()
+		return ErrSending
+	}
+	sm.sending = true
+	c := sm.c
+	sm.mu.Unlock()
 
-func (sm *ScriptMonitor) sendLocked() {
-	sm.c.finish()
+	defer func() {
+		sm.mu.Lock()
+		sm.sending, sm.sent = false, true
+		if !sm.closed {
+			// Rebind: the epoch changed.
+			h := sm.begin()
+			bind(sm.gid, binding{h.c, h.epoch})
+		}
+		sm.mu.Unlock()
+	}()
+	c.finish()
+	return nil
 }
 
 // Stats returns the monitor's counts, its reporter's included.
 func (sm *ScriptMonitor) Stats() Stats { return sm.core.statsSnapshot() }
 
-// Close sends what was measured since the last Send, unbinds the goroutine
-// and stops the reporter (unless given with WithReporter). Later calls do
-// nothing.
+// Close ends the monitor: it sends what was measured since the last Send
+// as one more request, unbinds the goroutine and stops the reporter (unless
+// given with WithReporter). Close sends that last request only when there
+// is something to send: always when Send was never called (the whole job is
+// one request), and after a Send only when timers, request tags or values
+// were recorded since, so a loop of N Sends followed by Close reports N
+// requests. Later calls do nothing.
 func (sm *ScriptMonitor) Close() error {
 	sm.mu.Lock()
 	if sm.closed {
 		sm.mu.Unlock()
 		return nil
 	}
-	sm.closed = true
-	sm.sendLocked()
-	unbind(sm.gid, sm.prev)
-	sm.core.put(sm.c)
+	if sm.sending {
+		sm.mu.Unlock()
+		return ErrSending
+	}
+	sm.closed, sm.sending = true, true
+	c, sent := sm.c, sm.sent
 	sm.mu.Unlock()
+
+	defer func() {
+		unbind(sm.gid, sm.prev)
+		sm.core.put(c)
+		sm.mu.Lock()
+		sm.sending = false
+		sm.mu.Unlock()
+	}()
+	if !sent || c.recorded() {
+		c.finish()
+	} else {
+		c.end()
+	}
 	return sm.core.close()
 }

@@ -43,14 +43,14 @@ func TestScriptMonitor(t *testing.T) {
 		if err := pinbatest.Validate(p.Raw); err != nil {
 			t.Error(err)
 		}
-		if p.Hostname != "batch-1" || p.ServerName != "jobs" || p.Tags["job"] != "import" || p.Status != 0 || p.RequestCount != 1 {
+		if p.Hostname != "batch-1" || p.ServerName != "jobs" || p.Tags.Get("job") != "import" || p.Status != 200 || p.RequestCount != 1 {
 			t.Errorf("packet %+v", p)
 		}
 	}
 	if a.ScriptName != commandLine() || len(a.Timers) != 2 {
 		t.Errorf("first: script %q timers %v", a.ScriptName, a.Timers)
 	}
-	if b.ScriptName != "nightly" || len(b.Timers) != 1 || b.Timers[0].Tags["step"] != "save" {
+	if b.ScriptName != "nightly" || len(b.Timers) != 1 || b.Timers[0].Tags.Get("step") != "save" {
 		t.Errorf("second: script %q timers %v", b.ScriptName, b.Timers)
 	}
 	if s := sm.Stats(); s.Packets != 2 || s.Requests != 2 {

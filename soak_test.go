@@ -212,11 +212,11 @@ func TestSoak(t *testing.T) {
 			if err == nil {
 				err = pinbatest.Validate(p.Raw)
 			}
-			if err == nil && (p.Tags["late"] != "" || p.Tags["bad"] != "" || p.Tags["huge"] != "" || len(p.Raw) > limit) {
+			if err == nil && (p.Tags.Get("late") != "" || p.Tags.Get("bad") != "" || p.Tags.Get("huge") != "" || len(p.Raw) > limit) {
 				err = fmt.Errorf("packet with tags %v, %d bytes", p.Tags, len(p.Raw))
 			}
 			for _, tm := range p.Timers {
-				if err == nil && (tm.Tags["late"] != "" || tm.HitCount == 0) {
+				if err == nil && (tm.Tags.Get("late") != "" || tm.HitCount == 0) {
 					err = fmt.Errorf("timer %v", tm)
 				}
 			}

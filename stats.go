@@ -19,17 +19,30 @@ type Stats struct {
 	TagErrors   uint64 // tags dropped: values that cannot be tags, panicking callables
 	LateTimers  uint64 // uses of a request or timer after the request had ended (ignored)
 	TimerMisuse uint64 // Start on a running timer, Stop on a stopped one (ignored)
+	Clamped     uint64 // values a setter had to clamp into the wire's range
+
+	ScriptOverflows uint64 // script names sent as OverflowName (WithMaxScriptNames)
+	TagOverflows    uint64 // tag values sent as OverflowName (WithMaxTagValues)
+	StringsCut      uint64 // strings cut to pinba_engine's limits (WithEngineLimits)
+
+	// CallbackPanics counts the error handler's panics (recovered) and the
+	// errors it caused itself while running (dropped, not reported to it).
+	CallbackPanics uint64
 }
 
 // counters are the live counts of a Middleware or ScriptMonitor.
 type counters struct {
-	requests     atomic.Uint64
-	packets      atomic.Uint64
-	tooLarge     atomic.Uint64
-	encodeErrors atomic.Uint64
-	tagErrors    atomic.Uint64
-	lateTimers   atomic.Uint64
-	timerMisuse  atomic.Uint64
+	requests        atomic.Uint64
+	packets         atomic.Uint64
+	tooLarge        atomic.Uint64
+	encodeErrors    atomic.Uint64
+	tagErrors       atomic.Uint64
+	lateTimers      atomic.Uint64
+	timerMisuse     atomic.Uint64
+	clamped         atomic.Uint64
+	scriptOverflows atomic.Uint64
+	tagOverflows    atomic.Uint64
+	stringsCut      atomic.Uint64
 }
 
 func (c *counters) addTo(s *Stats) {
@@ -40,4 +53,8 @@ func (c *counters) addTo(s *Stats) {
 	s.TagErrors += c.tagErrors.Load()
 	s.LateTimers += c.lateTimers.Load()
 	s.TimerMisuse += c.timerMisuse.Load()
+	s.Clamped += c.clamped.Load()
+	s.ScriptOverflows += c.scriptOverflows.Load()
+	s.TagOverflows += c.tagOverflows.Load()
+	s.StringsCut += c.stringsCut.Load()
 }

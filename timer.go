@@ -3,8 +3,10 @@ package pynba
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"time"
+	"unsafe"
 )
 
 // timerSlot is the storage of one timer. Slots belong to one collector for
@@ -18,8 +20,14 @@ type timerSlot struct {
 	startedAt time.Duration
 	hits      uint32
 	running   bool
-	deleted   bool
-	data      any
+	// The timer's CPU share (cpu.go), ns: summed over its stopped
+	// cycles, and the integral when the running one started.
+	cpuU, cpuS, cpuU0, cpuS0 uint64
+	deleted                  bool
+	data                     any
+	// own is the slot's copy of the tags given to Timer, kept across
+	// requests so that copying allocates nothing in steady state.
+	own Tags
 }
 
 // TimerRef is a timer of a request (pynba's Timer), as Timer returns it. It
@@ -34,9 +42,13 @@ type timerSlot struct {
 // same tags (after flattening) are sent as one, their hits and times summed,
 // as the PHP extension does.
 //
-// The Tags map is kept, not copied, and read when the packet is built: a
-// map built once and reused costs nothing per timer, but changing it before
-// the request ends changes what is sent.
+// Timer copies the Tags map's entries when it is called, as pynba copies
+// its keyword arguments: changing the map afterwards does not change the
+// timer (the values themselves are not copied: a slice or map held in a
+// value is read, and a callable called, when the packet is built). The copy
+// lives in storage the request reuses, so it allocates nothing in steady
+// state, and a timer given the same unchanged map as the one before shares
+// that one's copy.
 type TimerRef struct {
 	s   *timerSlot
 	seq uint64
@@ -60,10 +72,81 @@ func (c *collector) newTimer(tags Tags) TimerRef {
 	c.seq++
 	// Every field but c, which a stale TimerRef reads before it takes the
 	// lock: a slot belongs to its collector for good.
-	s.seq, s.tags, s.data = c.seq, tags, nil
+	s.seq, s.tags, s.data = c.seq, c.copyTags(s, tags), nil
 	s.elapsed, s.startedAt, s.hits, s.running, s.deleted = 0, 0, 0, false, false
+	s.cpuU, s.cpuS = 0, 0
 	c.slots = append(c.slots, s)
 	return TimerRef{s, c.seq}
+}
+
+// copyTags returns the tags the timer in slot s keeps: a copy of tags in
+// the slot's own map, or the previous timer's copy when tags is the same map
+// with the same entries (so identical timers share one map, which the
+// encoder flattens once). Called with c.mu held.
+func (c *collector) copyTags(s *timerSlot, tags Tags) Tags {
+	if len(tags) == 0 {
+		return nil
+	}
+	if c.lastCopy != nil && sameMap(tags, c.lastSrc) && sameEntries(tags, c.lastCopy) {
+		return c.lastCopy
+	}
+	own := s.own
+	if own == nil {
+		own = make(Tags, len(tags))
+		s.own = own
+	} else {
+		clear(own)
+	}
+	for k, v := range tags {
+		own[k] = v
+	}
+	c.lastSrc, c.lastCopy = tags, own
+	return own
+}
+
+// sameMap reports whether a and b are the same map.
+func sameMap(a, b Tags) bool {
+	return len(a) == len(b) && *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
+}
+
+// sameEntries reports whether a and b hold the same entries, comparing only
+// values of scalar types (any other value makes them differ: comparing it
+// could panic or miss a change inside it).
+func sameEntries(a, b Tags) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, va := range a {
+		vb, ok := b[k]
+		if !ok || !sameScalar(va, vb) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameScalar(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case int:
+		y, ok := b.(int)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case uint64:
+		y, ok := b.(uint64)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	}
+	return false
 }
 
 // detachedTimer returns a timer that belongs to no request: it measures,
@@ -141,6 +224,7 @@ func (t TimerRef) Start() TimerRef {
 	}
 	s.running = true
 	s.startedAt = now
+	s.c.cpuTimerStart(s, now)
 	s.hits++
 	s.c.mu.Unlock()
 	return t
@@ -161,6 +245,7 @@ func (t TimerRef) Stop() TimerRef {
 	}
 	s.running = false
 	s.elapsed = addDur(s.elapsed, now-s.startedAt)
+	s.c.cpuTimerStop(s, now)
 	s.c.mu.Unlock()
 	return t
 }
@@ -168,7 +253,7 @@ func (t TimerRef) Stop() TimerRef {
 func (c *collector) misuse(err error, tags Tags) {
 	if c.owner != nil {
 		c.owner.stats.timerMisuse.Add(1)
-		c.reportError(fmt.Errorf("%w (tags %v)", err, tags))
+		c.reportError(fmt.Errorf("%w (tags: %s)", err, describe(tags)))
 	}
 }
 
@@ -237,7 +322,7 @@ func (t TimerRef) Tags() Tags {
 	if s == nil {
 		return nil
 	}
-	tags := s.tags
+	tags := maps.Clone(s.tags)
 	s.c.mu.Unlock()
 	return tags
 }

@@ -34,9 +34,8 @@ type Packet struct {
 	RUUtime         float32
 	RUStime         float32
 
-	Timers  []Timer           // in wire order
-	Tags    map[string]string // request tags (a later duplicate name wins)
-	TagList []Tag             // request tags in wire order
+	Timers []Timer // in wire order
+	Tags   Tags    // request tags, every pair in wire order
 
 	Requests []*Packet // nested requests (field 18)
 }
@@ -44,31 +43,72 @@ type Packet struct {
 // Timer is one timer of a packet.
 type Timer struct {
 	HitCount uint32
-	Value    float32           // seconds
-	RUUtime  float32           // seconds, 0 when not sent
-	RUStime  float32           // seconds, 0 when not sent
-	Tags     map[string]string // a later duplicate name wins
-	TagList  []Tag             // in wire order
+	Value    float32 // seconds
+	RUUtime  float32 // seconds, 0 when not sent
+	RUStime  float32 // seconds, 0 when not sent
+	Tags     Tags    // every pair in wire order
 }
 
 // Tag is one name and value pair.
 type Tag struct{ Name, Value string }
 
-// Tag returns the value of the timer's tag name, "" when it has none.
-func (t Timer) Tag(name string) string { return t.Tags[name] }
+// Tags is a list of tag pairs in wire order. A name may appear more than
+// once: pynba sends a list value, as in timer(baz=['seq1','seq2']), as one
+// pair per element, baz=seq1 and baz=seq2. Index it, range over it or use
+// len as a slice; Get, Lookup, All and Has look a name up.
+type Tags []Tag
 
-// String formats the timer as "hits=N value=0.0123s {a=b c=d}".
-func (t Timer) String() string {
-	return fmt.Sprintf("hits=%d value=%gs %v", t.HitCount, t.Value, t.TagList)
+// Get returns the first value of name, "" when there is none.
+func (ts Tags) Get(name string) string {
+	v, _ := ts.Lookup(name)
+	return v
 }
 
-// FindTimer returns the first timer whose tags include every name and value
-// of want, and whether there is one.
+// Lookup returns the first value of name and whether name is there.
+func (ts Tags) Lookup(name string) (string, bool) {
+	for _, t := range ts {
+		if t.Name == name {
+			return t.Value, true
+		}
+	}
+	return "", false
+}
+
+// All returns every value of name in wire order, nil when there is none.
+func (ts Tags) All(name string) []string {
+	var out []string
+	for _, t := range ts {
+		if t.Name == name {
+			out = append(out, t.Value)
+		}
+	}
+	return out
+}
+
+// Has reports whether the pair name=value is one of the tags.
+func (ts Tags) Has(name, value string) bool {
+	for _, t := range ts {
+		if t.Name == name && t.Value == value {
+			return true
+		}
+	}
+	return false
+}
+
+// String formats the timer as "hits=N value=0.0123s [{a b} {c d}]".
+func (t Timer) String() string {
+	return fmt.Sprintf("hits=%d value=%gs %v", t.HitCount, t.Value, t.Tags)
+}
+
+// FindTimer returns the first timer that has every name=value pair of want
+// among its tags, and whether there is one. A wanted pair matches any pair of
+// a repeated name: {"baz": "seq2"} finds a timer tagged baz=seq1 baz=seq2.
+// To require several values of one name, check Tags.All of the result.
 func (p *Packet) FindTimer(want map[string]string) (Timer, bool) {
 	for _, t := range p.Timers {
 		ok := true
 		for k, v := range want {
-			if got, has := t.Tags[k]; !has || got != v {
+			if !t.Tags.Has(k, v) {
 				ok = false
 				break
 			}
@@ -146,15 +186,12 @@ func fill(p *Packet, m *pb.Request, raw []byte) {
 		}
 		return "<missing>"
 	}
-	p.Tags = map[string]string{}
 	for i := range max(len(m.TagName), len(m.TagValue)) {
-		t := Tag{at(m.TagName, i), at(m.TagValue, i)}
-		p.TagList = append(p.TagList, t)
-		p.Tags[t.Name] = t.Value
+		p.Tags = append(p.Tags, Tag{at(m.TagName, i), at(m.TagValue, i)})
 	}
 	next := 0
 	for i := range m.TimerHitCount {
-		t := Timer{HitCount: m.TimerHitCount[i], Tags: map[string]string{}}
+		t := Timer{HitCount: m.TimerHitCount[i]}
 		if i < len(m.TimerValue) {
 			t.Value = m.TimerValue[i]
 		}
@@ -169,9 +206,7 @@ func fill(p *Packet, m *pb.Request, raw []byte) {
 				if next >= len(m.TimerTagName) && next >= len(m.TimerTagValue) {
 					break
 				}
-				tag := Tag{at(m.TimerTagName, next), at(m.TimerTagValue, next)}
-				t.TagList = append(t.TagList, tag)
-				t.Tags[tag.Name] = tag.Value
+				t.Tags = append(t.Tags, Tag{at(m.TimerTagName, next), at(m.TimerTagValue, next)})
 				next++
 			}
 		}

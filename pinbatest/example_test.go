@@ -97,5 +97,31 @@ func ExampleWarnings() {
 	fmt.Println(pinbatest.Warnings(packet))
 	// Output:
 	// <nil>
-	// long-string: hostname (1) is 35 bytes long: pinba_engine cuts it to 32 bytes
+	// long-string: hostname (1) "a-rather-long-host-name.example.com" is 35 bytes long: pinba_engine cuts it to 32 bytes
+}
+
+func ExampleTags() {
+	// pynba's timer(foo='bar', baz=['seq1','seq2']) sends the pairs
+	// baz=seq1, baz=seq2 and foo=bar.
+	rec := pb.Record{
+		Hostname: "web1", ScriptName: "/list", RequestCount: 1,
+		TimerHitCount: []uint32{1}, TimerValue: []float32{0.5}, TimerTagCount: []uint32{3},
+		TimerTagName: []uint32{0, 0, 3}, TimerTagValue: []uint32{1, 2, 4},
+		Dictionary: []string{"baz", "seq1", "seq2", "foo", "bar"},
+	}
+	packet, err := rec.Append(nil)
+	if err != nil {
+		panic(err)
+	}
+	p := pinbatest.Decode(packet)
+	t, ok := p.FindTimer(map[string]string{"baz": "seq2"})
+	fmt.Println(ok, len(t.Tags), t.Tags)
+	fmt.Println(t.Tags.Get("baz"), t.Tags.All("baz"), t.Tags.Has("foo", "bar"))
+	for _, w := range p.Warnings() {
+		fmt.Println(w.Rule, w.Server)
+	}
+	// Output:
+	// true 3 [{baz seq1} {baz seq2} {foo bar}]
+	// seq1 [seq1 seq2] true
+	// repeated-tag-name both
 }

@@ -2,7 +2,9 @@ package pinbatest
 
 import (
 	"math"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -38,6 +40,9 @@ func FuzzDecodeValidate(f *testing.F) {
 	f.Add([]byte(head().packedU(10, 1, 0).packedF(11, -1, float32(math.NaN())).packedU(12, 3)))
 	f.Add([]byte(head().msg(18, head().msg(18, headExcept(2)))))
 	f.Add([]byte(headExcept(1).str(1, "late").u(16, math.MaxUint32).u(20, 9)))
+	f.Add([]byte(repeatedTags()))
+	f.Add([]byte(headExcept(1, 2).str(1, strings.Repeat("h", MaxHostname-1)+"é").str(2, strings.Repeat("日", 11)).
+		u(10, 1).f(11, 1).u(12, 1).u(13, 0).u(14, 0).str(15, strings.Repeat("ü", MaxWord/2+1))))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := Decode(b)
@@ -83,5 +88,63 @@ func FuzzDecodeValidate(f *testing.F) {
 		if again := Decode(re); !proto.Equal(orig, again.Request) {
 			t.Fatalf("round trip changed the request:\n%v\n%v", orig, again.Request)
 		}
+		checkWarnings(t, p, warnings)
 	})
+}
+
+// checkWarnings checks the warnings of a valid packet against its decoded
+// form: a timer repeating a tag name, and each string pinba_engine cuts.
+func checkWarnings(t *testing.T, p *Packet, warnings Problems) {
+	t.Helper()
+	repeats := false
+	for _, tm := range p.Timers {
+		seen := map[string]bool{}
+		for _, tag := range tm.Tags {
+			repeats = repeats || seen[tag.Name]
+			seen[tag.Name] = true
+		}
+	}
+	if repeats != warnings.Has(RuleRepeatedTagName) {
+		t.Fatalf("timers %v: a tag name repeated: %v, but warnings %v", p.Timers, repeats, warnings)
+	}
+
+	long := map[string]Problem{}
+	for _, w := range warnings {
+		if w.Rule == RuleLongString {
+			long[strings.Fields(w.Detail)[0]] = w
+		}
+	}
+	for _, f := range []struct {
+		name, value string
+		limit       int
+	}{
+		{"hostname", p.Hostname, MaxHostname}, {"server_name", p.ServerName, MaxServerName},
+		{"script_name", p.ScriptName, MaxScriptName}, {"schema", p.Schema, MaxSchema},
+	} {
+		w, warned := long[f.name]
+		if warned != (len(f.value) > f.limit) {
+			t.Fatalf("%s of %d bytes: warned %v: %v", f.name, len(f.value), warned, warnings)
+		}
+		if warned && utf8.ValidString(f.value) {
+			broken := !utf8.ValidString(f.value[:f.limit])
+			if strings.Contains(w.Effect, "broken character") != broken {
+				t.Fatalf("%s %q cut to %d bytes: broken %v, but the warning says %q", f.name, f.value, f.limit, broken, w.Effect)
+			}
+		}
+	}
+	words := 0
+	for _, w := range p.Request.Dictionary {
+		if len(w) > MaxWord {
+			words++
+		}
+	}
+	n := 0
+	for _, w := range warnings {
+		if w.Rule == RuleLongString && strings.HasPrefix(w.Detail, "dictionary") {
+			n++
+		}
+	}
+	if want := min(words, maxListed) + min(max(words-maxListed, 0), 1); n != want {
+		t.Fatalf("%d dictionary words too long, %d warnings about them, want %d: %v", words, n, want, warnings)
+	}
 }

@@ -306,10 +306,10 @@ func TestDecodeResolves(t *testing.T) {
 	}
 	t0, t1 := p.Timers[0], p.Timers[1]
 	if t0.HitCount != 2 || t0.Value != 0.5 || t0.RUUtime != 0.1 || t0.RUStime != 0.01 ||
-		t0.Tag("group") != "db" || t0.Tag("server") != "replica" || len(t0.TagList) != 2 {
+		t0.Tags.Get("group") != "db" || t0.Tags.Get("server") != "replica" || len(t0.Tags) != 2 {
 		t.Errorf("timer 0: %+v", t0)
 	}
-	if t1.Tag("group") != "cache" || len(t1.Tags) != 1 || t1.TagList[0] != (Tag{"group", "cache"}) {
+	if t1.Tags.Get("group") != "cache" || len(t1.Tags) != 1 || t1.Tags[0] != (Tag{"group", "cache"}) {
 		t.Errorf("timer 1: %+v", t1)
 	}
 	if got := t0.String(); got != "hits=2 value=0.5s [{group db} {server replica}]" {
@@ -321,14 +321,14 @@ func TestDecodeResolves(t *testing.T) {
 	if _, ok := p.FindTimer(map[string]string{"group": "nope"}); ok {
 		t.Error("FindTimer found a timer that does not exist")
 	}
-	if p.Tags["country"] != "fr" || len(p.TagList) != 1 {
-		t.Errorf("request tags %v %v", p.Tags, p.TagList)
+	if p.Tags.Get("country") != "fr" || len(p.Tags) != 1 {
+		t.Errorf("request tags %v", p.Tags)
 	}
 	if len(p.Requests) != 1 {
 		t.Fatalf("%d nested requests", len(p.Requests))
 	}
 	c := p.Requests[0]
-	if c.Hostname != "child" || c.ScriptName != "/child" || c.Tags["k"] != "v" || len(c.Raw) == 0 {
+	if c.Hostname != "child" || c.ScriptName != "/child" || c.Tags.Get("k") != "v" || len(c.Raw) == 0 {
 		t.Errorf("nested request: %+v", c)
 	}
 }
@@ -343,12 +343,12 @@ func TestDecodeMarksBadIndexes(t *testing.T) {
 		t.Fatal(p.Err)
 	}
 	want := []Tag{{"a", "b"}, {"<bad index 9>", "a"}}
-	if len(p.Timers) != 1 || fmt.Sprint(p.Timers[0].TagList) != fmt.Sprint(want) {
+	if len(p.Timers) != 1 || fmt.Sprint(p.Timers[0].Tags) != fmt.Sprint(want) {
 		t.Errorf("timer tags %v, want %v", p.Timers, want)
 	}
 	wantTags := []Tag{{"a", "<bad index 7>"}, {"b", "<missing>"}}
-	if fmt.Sprint(p.TagList) != fmt.Sprint(wantTags) {
-		t.Errorf("request tags %v, want %v", p.TagList, wantTags)
+	if fmt.Sprint(p.Tags) != fmt.Sprint(wantTags) {
+		t.Errorf("request tags %v, want %v", p.Tags, wantTags)
 	}
 	ps := problemsOf(t, p.Validate())
 	if !ps.Has(RuleDictionaryIndex) || !ps.Has(RuleRequestTagLengths) {
@@ -357,7 +357,7 @@ func TestDecodeMarksBadIndexes(t *testing.T) {
 
 	// Tag counts beyond the tag arrays stop at their end.
 	p = Decode(head().u(10, 1).f(11, 1).u(12, 1000).u(13, 0).u(14, 0).str(15, "a"))
-	if len(p.Timers) != 1 || len(p.Timers[0].TagList) != 1 {
+	if len(p.Timers) != 1 || len(p.Timers[0].Tags) != 1 {
 		t.Errorf("timer with a too large tag count: %v", p.Timers)
 	}
 }

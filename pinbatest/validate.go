@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -76,8 +78,18 @@ const (
 
 	// RuleLongString (warning): a string longer than pinba_engine keeps
 	// (hostname and server_name 32 bytes, script_name 128, schema 16,
-	// dictionary words 64). pinba_engine cuts it; pinba2 keeps it.
+	// dictionary words 64). pinba_engine cuts it; pinba2 keeps it. Each
+	// warning names one string and says when the cut falls inside a UTF-8
+	// character, which leaves a broken character in pinba_engine's tables.
 	RuleLongString = "long-string"
+	// RuleRepeatedTagName (warning): a timer has a tag name more than once,
+	// as pynba sends a list value (baz=['seq1','seq2'] gives baz=seq1 and
+	// baz=seq2). Both servers accept it and pinba_engine keeps every pair in
+	// its raw timertag table, but the tag reports of both (pinba_engine's
+	// tag_info:baz, pinba2's @baz timer report) count the timer under only
+	// one of the values. Seen with pinba2 2.6.0 and pinba_engine 1.2.0.
+	// Request tags are not checked for it.
+	RuleRepeatedTagName = "repeated-tag-name"
 	// RuleNULByte (warning): a string with a NUL byte. pinba_engine copies C
 	// strings and cuts it there.
 	RuleNULByte = "nul-byte"
@@ -168,8 +180,8 @@ func Validate(packet []byte) error {
 
 // Warnings returns what a server would store differently than sent without
 // dropping or misreading the packet: strings pinba_engine cuts (RuleLongString,
-// RuleNULByte), unknown fields, repeated singular fields. It does not repeat
-// Validate's problems.
+// RuleNULByte), timers that repeat a tag name (RuleRepeatedTagName), unknown
+// fields, repeated singular fields. It does not repeat Validate's problems.
 func Warnings(packet []byte) Problems {
 	_, warnings := Inspect(packet)
 	return warnings
@@ -413,6 +425,7 @@ func (s scope) inspect(b []byte) {
 		s.sem(RuleStatusTooLarge, "", "drops the packet", "status (16) is 4294967295")
 	}
 	s.checkStrings(m)
+	s.checkRepeatedNames(m)
 	s.checkNested(m)
 }
 
@@ -603,6 +616,13 @@ func some(items []string) string {
 	return strings.Join(items[:show], ", ") + fmt.Sprintf(" and %d more", len(items)-show)
 }
 
+func cond(c bool, yes, no string) string {
+	if c {
+		return yes
+	}
+	return no
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, one)
@@ -770,6 +790,10 @@ func (s scope) checkFloats(m *msg) {
 	}
 }
 
+// maxListed bounds the warnings of one kind a packet gets one by one; the
+// rest are counted in one more warning.
+const maxListed = 8
+
 func (s scope) checkStrings(m *msg) {
 	limits := []struct {
 		num protowire.Number
@@ -778,31 +802,139 @@ func (s scope) checkStrings(m *msg) {
 	for _, l := range limits {
 		v := m.str[l.num]
 		if len(v) > l.max {
-			s.warn(RuleLongString, fmt.Sprintf("cuts it to %d bytes", l.max), "",
-				"%s is %d bytes long", short(l.num), len(v))
+			s.warn(RuleLongString, cutEffect(v, l.max), "",
+				"%s %s is %d bytes long", short(l.num), quoteShort(v), len(v))
 		}
 		if i := bytes.IndexByte(v, 0); i >= 0 {
 			s.warn(RuleNULByte, fmt.Sprintf("cuts it there, to %d bytes", i), "",
 				"%s has a NUL byte at offset %d", short(l.num), i)
 		}
 	}
-	var long, nul []string
+	var nul []string
+	long := 0
 	for i, w := range m.dict {
 		if len(w) > MaxWord {
-			long = append(long, fmt.Sprintf("[%d] (%d bytes)", i, len(w)))
+			if long < maxListed {
+				s.warn(RuleLongString, cutEffect(w, MaxWord), "",
+					"dictionary (15) word [%d] %s is %d bytes long", i, quoteShort(w), len(w))
+			}
+			long++
 		}
 		if bytes.IndexByte(w, 0) >= 0 {
 			nul = append(nul, fmt.Sprintf("[%d]", i))
 		}
 	}
-	if len(long) > 0 {
+	if long > maxListed {
 		s.warn(RuleLongString, fmt.Sprintf("cuts them to %d bytes", MaxWord), "",
-			"dictionary (15) has %s longer than %d bytes: %s",
-			plural(len(long), "word", "words"), MaxWord, some(long))
+			"dictionary (15) has %s longer than %d bytes", plural(long-maxListed, "more word", "more words"), MaxWord)
 	}
 	if len(nul) > 0 {
 		s.warn(RuleNULByte, "cuts them at the NUL byte", "",
 			"dictionary (15) has %s with a NUL byte: %s", plural(len(nul), "word", "words"), some(nul))
+	}
+}
+
+// cutEffect says what pinba_engine does to b, longer than limit bytes.
+func cutEffect(b []byte, limit int) string {
+	effect := fmt.Sprintf("cuts it to %d bytes", limit)
+	if r, start, size, ok := splitRune(b, limit); ok {
+		effect += fmt.Sprintf(", inside the %d-byte UTF-8 character %q at offset %d, and stores a broken character",
+			size, string(r), start)
+	}
+	return effect
+}
+
+// splitRune reports whether cutting b to n bytes falls inside a valid UTF-8
+// character, and returns that character, its offset and its size.
+func splitRune(b []byte, n int) (r rune, start, size int, ok bool) {
+	if n <= 0 || n >= len(b) || utf8.RuneStart(b[n]) {
+		return 0, 0, 0, false
+	}
+	for start = n - 1; start > 0 && start > n-utf8.UTFMax && !utf8.RuneStart(b[start]); start-- {
+	}
+	if !utf8.RuneStart(b[start]) {
+		return 0, 0, 0, false
+	}
+	r, size = utf8.DecodeRune(b[start:])
+	if r == utf8.RuneError && size <= 1 {
+		return 0, 0, 0, false // not a character: there is nothing to break
+	}
+	return r, start, size, start+size > n
+}
+
+// quoteShort quotes b for a message, shortened to about 64 bytes.
+func quoteShort(b []byte) string {
+	const show = 64
+	if len(b) <= show+16 {
+		return strconv.Quote(string(b))
+	}
+	n := show
+	for n > show-utf8.UTFMax && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return strconv.Quote(string(b[:n])) + "..."
+}
+
+// checkRepeatedNames warns about timers that have a tag name more than once.
+// It reads the pairs as the servers do: timer i owns the next
+// timer_tag_count[i] entries of fields 13 and 14; out-of-range indexes
+// (a problem of their own) are left out.
+func (s scope) checkRepeatedNames(m *msg) {
+	names, values := m.uints[13], m.uints[14]
+	pairs := uint64(min(len(names), len(values)))
+	var next uint64
+	found := 0
+	for i, c := range m.uints[12] {
+		first, end := next, min(next+uint64(c), pairs)
+		next += uint64(c)
+		if first >= end {
+			continue
+		}
+		var order []string // names in first-seen order
+		byName := map[string][]string{}
+		for j := first; j < end; j++ {
+			ni, vi := names[j], values[j]
+			if uint64(ni) >= uint64(len(m.dict)) || uint64(vi) >= uint64(len(m.dict)) {
+				continue
+			}
+			name := string(m.dict[ni])
+			if _, seen := byName[name]; !seen {
+				order = append(order, name)
+			}
+			byName[name] = append(byName[name], name+"="+string(m.dict[vi]))
+		}
+		var repeated, shown []string
+		for _, name := range order {
+			if len(byName[name]) > 1 {
+				repeated = append(repeated, name)
+				shown = append(shown, byName[name]...)
+			}
+		}
+		if len(repeated) == 0 {
+			continue
+		}
+		found++
+		if found > maxListed {
+			continue
+		}
+		engineReports := make([]string, len(repeated))
+		pinba2Reports := make([]string, len(repeated))
+		quoted := make([]string, len(repeated))
+		for k, name := range repeated {
+			engineReports[k], pinba2Reports[k], quoted[k] = "tag_info:"+name, "@"+name, strconv.Quote(name)
+		}
+		s.warn(RuleRepeatedTagName,
+			"keeps every pair in its timertag table, but its "+strings.Join(engineReports, ", ")+
+				" report counts the timer under only one of the values",
+			"counts the timer under only one of the values in its "+strings.Join(pinba2Reports, ", ")+" timer report",
+			"timer %d has the tag %s %s more than once: %s",
+			i, cond(len(repeated) == 1, "name", "names"), strings.Join(quoted, ", "), strings.Join(shown, ", "))
+	}
+	if found > maxListed {
+		s.warn(RuleRepeatedTagName,
+			"keeps every pair in its timertag table, but its tag reports count each of them under only one value",
+			"counts each of them under only one value in its timer reports by tag",
+			"%s repeat a tag name", plural(found-maxListed, "more timer", "more timers"))
 	}
 }
 

@@ -416,7 +416,7 @@ func TestValidatePacked(t *testing.T) {
 	if p.Err != nil {
 		t.Fatal(p.Err)
 	}
-	if len(p.Timers) != 2 || p.Timers[1].Tag("server") != "replica" || p.Timers[1].RUStime != 0.01 || p.Tags["group"] != "db" {
+	if len(p.Timers) != 2 || p.Timers[1].Tags.Get("server") != "replica" || p.Timers[1].RUStime != 0.01 || p.Tags.Get("group") != "db" {
 		t.Errorf("decoded packed packet: %+v", p)
 	}
 }
@@ -437,11 +437,11 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("%d warnings, want 5:\n%v", len(ws), ws)
 	}
 	for _, w := range []string{
-		"long-string: hostname (1) is 33 bytes long: pinba_engine cuts it to 32 bytes",
-		"long-string: server_name (2) is 40 bytes long: pinba_engine cuts it to 32 bytes",
-		"long-string: script_name (3) is 301 bytes long: pinba_engine cuts it to 128 bytes",
-		"long-string: schema (19) is 17 bytes long: pinba_engine cuts it to 16 bytes",
-		"long-string: dictionary (15) has 1 word longer than 64 bytes: [0] (65 bytes): pinba_engine cuts them to 64 bytes",
+		`long-string: hostname (1) "` + long(MaxHostname+1) + `" is 33 bytes long: pinba_engine cuts it to 32 bytes`,
+		`long-string: server_name (2) "` + long(MaxServerName+8) + `" is 40 bytes long: pinba_engine cuts it to 32 bytes`,
+		`long-string: script_name (3) "/` + long(63) + `"... is 301 bytes long: pinba_engine cuts it to 128 bytes`,
+		`long-string: schema (19) "` + long(MaxSchema+1) + `" is 17 bytes long: pinba_engine cuts it to 16 bytes`,
+		`long-string: dictionary (15) word [0] "` + long(MaxWord+1) + `" is 65 bytes long: pinba_engine cuts it to 64 bytes`,
 	} {
 		if !strings.Contains(ws.Error(), w) {
 			t.Errorf("warnings lack %q:\n%v", w, ws)

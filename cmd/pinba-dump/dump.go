@@ -57,12 +57,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		}
 	}
 
+	began := time.Now()
 	d := &dumper{
 		cfg:    cfg,
 		out:    bufio.NewWriterSize(stdout, 64<<10),
 		errOut: stderr,
-		start:  time.Now(),
-		stats:  newSummary(),
+		start:  began,
+		stats:  newSummary(began),
 		fw:     fw,
 	}
 	addr := conn.LocalAddr().String()
@@ -246,8 +247,7 @@ func (d *dumper) flush() {
 }
 
 func (d *dumper) printSummary(now time.Time) {
-	elapsed := now.Sub(d.start)
-	r := d.stats.report(elapsed, d.datagrams, d.undecodable, d.withProblems, d.skipped.Load(), d.fw)
+	r := d.stats.report(now, d.datagrams, d.undecodable, d.withProblems, d.skipped.Load(), d.fw)
 	if d.cfg.json {
 		writeJSONSummary(d.out, r)
 	} else {
@@ -257,7 +257,7 @@ func (d *dumper) printSummary(now time.Time) {
 
 func (d *dumper) printFinal(now time.Time) {
 	msg := fmt.Sprintf("pinba-dump: stopped after %s: %d datagrams, %d undecodable, %d with problems",
-		now.Sub(d.start).Round(time.Millisecond), d.datagrams, d.undecodable, d.withProblems)
+		timeText(milli(now.Sub(d.start).Seconds())), d.datagrams, d.undecodable, d.withProblems)
 	if n := d.skipped.Load(); n > 0 {
 		msg += fmt.Sprintf(", %d skipped (output too slow)", n)
 	}

@@ -241,10 +241,10 @@ func TestTextShowsDecodedRequest(t *testing.T) {
 	for _, want := range []string{
 		"host=web1 server=example.com script=/index.php schema=https status=200\n",
 		"request_count=1 document_size=5120 memory_peak=2097152 memory_footprint=1048576\n",
-		"request_time=0.25s ru_utime=0.125s ru_stime=0.0625s\n",
+		"request_time=250ms ru_utime=125ms ru_stime=62.5ms\n",
 		"tags: env=prod\n",
-		"timer 0: hits=2 value=0.5s {group=db op=select}\n",
-		"timer 1: hits=1 value=0.125s {group=cache}\n",
+		"timer 0: hits=2 value=500ms {group=db op=select}\n",
+		"timer 1: hits=1 value=125ms {group=cache}\n",
 	} {
 		if !strings.Contains(b, want) {
 			t.Errorf("datagram 1 lacks %q:\n%s", want, b)
@@ -255,7 +255,7 @@ func TestTextShowsDecodedRequest(t *testing.T) {
 	}
 	b = block(out, 2)
 	for _, want := range []string{"script=/parent", "  request 0:\n", "    host=web1 server=example.com script=/child",
-		"    timer 0: hits=2 value=0.5s {group=db op=select}\n"} {
+		"    timer 0: hits=2 value=500ms {group=db op=select}\n"} {
 		if !strings.Contains(b, want) {
 			t.Errorf("datagram 2 lacks %q:\n%s", want, b)
 		}
@@ -367,15 +367,15 @@ func TestSummaryCountsWhatWasSent(t *testing.T) {
 	// Every packet has timer 0 {group=db op=select} (2 hits, 0.5s) and
 	// timer 1 {group=cache} (1 hit, 0.125s).
 	for tag, cols := range map[string][]string{
-		"group=db":    {"30", "60", "15.000000s", "0.250000s"},
-		"op=select":   {"30", "60", "15.000000s", "0.250000s"},
-		"group=cache": {"30", "30", "3.750000s", "0.125000s"},
+		"group=db":    {"30", "60", "15s", "250ms"},
+		"op=select":   {"30", "60", "15s", "250ms"},
+		"group=cache": {"30", "30", "3.75s", "125ms"},
 	} {
 		if fmt.Sprint(tags[tag]) != fmt.Sprint(cols) {
 			t.Errorf("timer tag %s: %v, want %v", tag, tags[tag], cols)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^/a +15 +[0-9.]+ +3\.750000s +0\.250000s +1\.875000s +0\.937500s +0 +200:14 500:1 *$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^/a +15 +[0-9.]+ +3\.75s +250ms +1\.875s +937\.5ms +0 +200:14 500:1 *$`).MatchString(out) {
 		t.Errorf("script /a line wrong:\n%s", out)
 	}
 }
@@ -411,27 +411,28 @@ func TestJSONLines(t *testing.T) {
 		t.Fatalf("run returned %v", err)
 	}
 
+	type tag struct{ Name, Value string }
 	type timer struct {
-		HitCount int               `json:"hit_count"`
-		Value    float64           `json:"value"`
-		Tags     map[string]string `json:"tags"`
+		HitCount int     `json:"hit_count"`
+		Value    float64 `json:"value"`
+		Tags     []tag   `json:"tags"`
 	}
 	type request struct {
-		Hostname        string            `json:"hostname"`
-		ServerName      string            `json:"server_name"`
-		ScriptName      string            `json:"script_name"`
-		Schema          *string           `json:"schema"`
-		Status          *int              `json:"status"`
-		RequestCount    int               `json:"request_count"`
-		DocumentSize    int               `json:"document_size"`
-		MemoryPeak      int               `json:"memory_peak"`
-		MemoryFootprint *int              `json:"memory_footprint"`
-		RequestTime     float64           `json:"request_time"`
-		RUUtime         float64           `json:"ru_utime"`
-		RUStime         float64           `json:"ru_stime"`
-		Tags            map[string]string `json:"tags"`
-		Timers          []timer           `json:"timers"`
-		Requests        []request         `json:"requests"`
+		Hostname        string    `json:"hostname"`
+		ServerName      string    `json:"server_name"`
+		ScriptName      string    `json:"script_name"`
+		Schema          *string   `json:"schema"`
+		Status          *int      `json:"status"`
+		RequestCount    int       `json:"request_count"`
+		DocumentSize    int       `json:"document_size"`
+		MemoryPeak      int       `json:"memory_peak"`
+		MemoryFootprint *int      `json:"memory_footprint"`
+		RequestTime     float64   `json:"request_time"`
+		RUUtime         float64   `json:"ru_utime"`
+		RUStime         float64   `json:"ru_stime"`
+		Tags            []tag     `json:"tags"`
+		Timers          []timer   `json:"timers"`
+		Requests        []request `json:"requests"`
 	}
 	type line struct {
 		N    int    `json:"n"`
@@ -476,12 +477,12 @@ func TestJSONLines(t *testing.T) {
 		l.RequestTime != 0.25 || l.RUUtime != 0.125 || l.RUStime != 0.0625 {
 		t.Errorf("line 1 fields: %+v", l.request)
 	}
-	if l.Tags["env"] != "prod" || len(l.Tags) != 1 {
+	if len(l.Tags) != 1 || l.Tags[0] != (tag{"env", "prod"}) {
 		t.Errorf("line 1 request tags: %v", l.Tags)
 	}
 	if len(l.Timers) != 2 ||
-		l.Timers[0].HitCount != 2 || l.Timers[0].Value != 0.5 || fmt.Sprint(l.Timers[0].Tags) != "map[group:db op:select]" ||
-		l.Timers[1].HitCount != 1 || l.Timers[1].Value != 0.125 || fmt.Sprint(l.Timers[1].Tags) != "map[group:cache]" {
+		l.Timers[0].HitCount != 2 || l.Timers[0].Value != 0.5 || fmt.Sprint(l.Timers[0].Tags) != "[{group db} {op select}]" ||
+		l.Timers[1].HitCount != 1 || l.Timers[1].Value != 0.125 || fmt.Sprint(l.Timers[1].Tags) != "[{group cache}]" {
 		t.Errorf("line 1 timers: %+v", l.Timers)
 	}
 	if l.Problems == nil || len(*l.Problems) != 0 {

@@ -35,12 +35,51 @@ func word(s string) string {
 	return s
 }
 
-// seconds formats a time as the float32 it is, shortest form.
-func seconds(f float32) string {
-	return strconv.FormatFloat(float64(f), 'g', -1, 32) + "s"
+// timeText formats a time given in seconds for people, the one way
+// pinba-dump prints times: in s, ms, µs or ns, whichever puts the number
+// between 1 and 1000 (s from 1 up, however large), to 7 significant digits
+// (a float32's precision), never in exponent form for real timings:
+// "1.5s", "250ms", "12.34µs", "850ns", "0s". NaN and infinities are "NaN",
+// "+Inf" and "-Inf".
+func timeText(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "NaN"
+	case math.IsInf(x, 1):
+		return "+Inf"
+	case math.IsInf(x, -1):
+		return "-Inf"
+	case x == 0:
+		return "0s"
+	}
+	x = round7(x)
+	unit, scale := "s", 1.0
+	switch a := math.Abs(x); {
+	case a >= 1:
+	case a >= 1e-3:
+		unit, scale = "ms", 1e3
+	case a >= 1e-6:
+		unit, scale = "µs", 1e6
+	default:
+		unit, scale = "ns", 1e9
+	}
+	v := round7(x * scale)
+	if math.Abs(v) < 1e-3 { // below a picosecond: a subnormal float, not a timing
+		return strconv.FormatFloat(v, 'g', -1, 64) + unit
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64) + unit
 }
 
-func tagText(tags []pinbatest.Tag) string {
+// round7 rounds x to 7 significant digits.
+func round7(x float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'e', 6, 64), 64)
+	return v
+}
+
+// seconds formats a time of the packet (a float32).
+func seconds(f float32) string { return timeText(float64(f)) }
+
+func tagText(tags pinbatest.Tags) string {
 	parts := make([]string, len(tags))
 	for i, t := range tags {
 		parts[i] = word(t.Name) + "=" + word(t.Value)
@@ -106,8 +145,8 @@ func writeTextRequest(w *bufio.Writer, p *pinbatest.Packet, indent string) {
 		fmt.Fprintf(w, " memory_footprint=%d", p.MemoryFootprint)
 	}
 	fmt.Fprintf(w, "\n%srequest_time=%s ru_utime=%s ru_stime=%s\n", indent, seconds(p.RequestTime), seconds(p.RUUtime), seconds(p.RUStime))
-	if len(p.TagList) > 0 {
-		fmt.Fprintf(w, "%stags: %s\n", indent, tagText(p.TagList))
+	if len(p.Tags) > 0 {
+		fmt.Fprintf(w, "%stags: %s\n", indent, tagText(p.Tags))
 	}
 	hasU, hasS := len(m.TimerRuUtime) > 0, len(m.TimerRuStime) > 0
 	for i, t := range p.Timers {
@@ -118,7 +157,7 @@ func writeTextRequest(w *bufio.Writer, p *pinbatest.Packet, indent string) {
 		if hasS {
 			fmt.Fprintf(w, " ru_stime=%s", seconds(t.RUStime))
 		}
-		fmt.Fprintf(w, " {%s}\n", tagText(t.TagList))
+		fmt.Fprintf(w, " {%s}\n", tagText(t.Tags))
 	}
 	for _, u := range unparsed(m) {
 		fmt.Fprintf(w, "%sunparsed: %s\n", indent, u)
@@ -146,27 +185,20 @@ func (f f32) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, v, 'g', -1, 32), nil
 }
 
-// tagObject is tags as a JSON object in wire order (a repeated name appears
-// twice; most JSON readers keep the last, as Pinba does).
-type tagObject []pinbatest.Tag
+// jsonTag is one tag pair in JSON. Tags are an array of them in wire order,
+// so that a repeated name keeps every value: [{"name":"baz","value":"seq1"},
+// {"name":"baz","value":"seq2"}].
+type jsonTag struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
 
-func (t tagObject) MarshalJSON() ([]byte, error) {
-	b := []byte{'{'}
-	for i, tag := range t {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		k, err := json.Marshal(tag.Name)
-		if err != nil {
-			return nil, err
-		}
-		v, err := json.Marshal(tag.Value)
-		if err != nil {
-			return nil, err
-		}
-		b = append(append(append(b, k...), ':'), v...)
+func jsonTags(tags pinbatest.Tags) []jsonTag {
+	out := make([]jsonTag, len(tags))
+	for i, t := range tags {
+		out[i] = jsonTag(t)
 	}
-	return append(b, '}'), nil
+	return out
 }
 
 type jsonTimer struct {
@@ -174,7 +206,7 @@ type jsonTimer struct {
 	Value    f32       `json:"value"`
 	RUUtime  *f32      `json:"ru_utime,omitempty"`
 	RUStime  *f32      `json:"ru_stime,omitempty"`
-	Tags     tagObject `json:"tags"`
+	Tags     []jsonTag `json:"tags"`
 }
 
 type jsonRequest struct {
@@ -190,7 +222,7 @@ type jsonRequest struct {
 	RequestTime     f32            `json:"request_time"`
 	RUUtime         f32            `json:"ru_utime"`
 	RUStime         f32            `json:"ru_stime"`
-	Tags            tagObject      `json:"tags"`
+	Tags            []jsonTag      `json:"tags"`
 	Timers          []jsonTimer    `json:"timers"`
 	Requests        []*jsonRequest `json:"requests,omitempty"`
 	Unparsed        []string       `json:"unparsed,omitempty"` // fields with a wrong wire type, unknown fields
@@ -226,13 +258,13 @@ func toJSONRequest(p *pinbatest.Packet) *jsonRequest {
 		RequestTime:     f32(p.RequestTime),
 		RUUtime:         f32(p.RUUtime),
 		RUStime:         f32(p.RUStime),
-		Tags:            tagObject(p.TagList),
+		Tags:            jsonTags(p.Tags),
 		Timers:          make([]jsonTimer, len(p.Timers)),
 		Unparsed:        unparsed(m),
 	}
 	hasU, hasS := len(m.TimerRuUtime) > 0, len(m.TimerRuStime) > 0
 	for i, t := range p.Timers {
-		jt := jsonTimer{HitCount: t.HitCount, Value: f32(t.Value), Tags: tagObject(t.TagList)}
+		jt := jsonTimer{HitCount: t.HitCount, Value: f32(t.Value), Tags: jsonTags(t.Tags)}
 		if hasU {
 			u := f32(t.RUUtime)
 			jt.RUUtime = &u

@@ -18,14 +18,18 @@ import (
 // summary adds up the decodable top-level requests received, per script
 // name and per timer tag, like Pinba's report_by_script_name and tag_info
 // reports. Times are cleaned as servers see them: negative, NaN or infinite
-// count as 0.
+// count as 0. Totals run from the start; request rates are those of the
+// interval since the previous report.
 type summary struct {
 	scripts map[string]*scriptStats
 	tags    map[pinbatest.Tag]*tagStats
+	start   time.Time // when counting began
+	last    time.Time // the previous report, or start
 }
 
 type scriptStats struct {
 	requests     int
+	recent       int // requests since the previous report
 	withProblems int
 	time         float64
 	utime        float64
@@ -39,8 +43,8 @@ type tagStats struct {
 	time   float64
 }
 
-func newSummary() *summary {
-	return &summary{scripts: map[string]*scriptStats{}, tags: map[pinbatest.Tag]*tagStats{}}
+func newSummary(start time.Time) *summary {
+	return &summary{scripts: map[string]*scriptStats{}, tags: map[pinbatest.Tag]*tagStats{}, start: start, last: start}
 }
 
 func (s *summary) add(p *pinbatest.Packet, hasProblems bool) {
@@ -50,6 +54,7 @@ func (s *summary) add(p *pinbatest.Packet, hasProblems bool) {
 		s.scripts[p.ScriptName] = st
 	}
 	st.requests++
+	st.recent++
 	if hasProblems {
 		st.withProblems++
 	}
@@ -64,7 +69,7 @@ func (s *summary) add(p *pinbatest.Packet, hasProblems bool) {
 
 	for _, t := range p.Timers {
 		seen := map[pinbatest.Tag]bool{} // a tag repeated in one timer counts once
-		for _, tag := range t.TagList {
+		for _, tag := range t.Tags {
 			if seen[tag] {
 				continue
 			}
@@ -82,8 +87,11 @@ func (s *summary) add(p *pinbatest.Packet, hasProblems bool) {
 }
 
 // report is a summary at one moment, ready to print as text or JSON.
+// Counts and times are totals since start; ReqPerSec are the requests of the
+// last interval divided by its length.
 type report struct {
-	Elapsed      float64        `json:"elapsed"` // seconds since start
+	Elapsed      float64        `json:"elapsed"`  // seconds since start
+	Interval     float64        `json:"interval"` // seconds since the previous report (or start)
 	Datagrams    int            `json:"datagrams"`
 	Undecodable  int            `json:"undecodable"`
 	WithProblems int            `json:"with_problems"`
@@ -124,8 +132,11 @@ type forwardReport struct {
 	Dropped int64  `json:"dropped"`
 }
 
-// micro rounds seconds to microseconds, so that sums of float32 read well.
+// micro rounds a measured duration in seconds to microseconds.
 func micro(x float64) float64 { return math.Round(x*1e6) / 1e6 }
+
+// milli rounds a measured duration in seconds to milliseconds, for text.
+func milli(x float64) float64 { return math.Round(x*1e3) / 1e3 }
 
 func perSec(n float64, elapsed time.Duration) float64 {
 	if elapsed <= 0 {
@@ -141,9 +152,15 @@ func statusKey(code int64) string {
 	return strconv.FormatInt(code, 10)
 }
 
-func (s *summary) report(elapsed time.Duration, datagrams, undecodable, withProblems int, skipped int64, fw *forwarder) report {
+// report returns the summary at now and starts a new interval: the request
+// rates of the next report count the requests added from now on.
+func (s *summary) report(now time.Time, datagrams, undecodable, withProblems int, skipped int64, fw *forwarder) report {
+	interval := now.Sub(s.last)
+	s.last = now
+	recent := 0
 	r := report{
-		Elapsed:      micro(elapsed.Seconds()),
+		Elapsed:      micro(now.Sub(s.start).Seconds()),
+		Interval:     micro(interval.Seconds()),
 		Datagrams:    datagrams,
 		Undecodable:  undecodable,
 		WithProblems: withProblems,
@@ -155,11 +172,11 @@ func (s *summary) report(elapsed time.Duration, datagrams, undecodable, withProb
 		sr := scriptReport{
 			ScriptName:   name,
 			Requests:     st.requests,
-			ReqPerSec:    perSec(float64(st.requests), elapsed),
-			TimeTotal:    micro(st.time),
-			TimeAvg:      micro(st.time / float64(st.requests)),
-			RUUtimeTotal: micro(st.utime),
-			RUStimeTotal: micro(st.stime),
+			ReqPerSec:    perSec(float64(st.recent), interval),
+			TimeTotal:    round7(st.time),
+			TimeAvg:      round7(st.time / float64(st.requests)),
+			RUUtimeTotal: round7(st.utime),
+			RUStimeTotal: round7(st.stime),
 			WithProblems: st.withProblems,
 			Status:       map[string]int{},
 		}
@@ -167,9 +184,11 @@ func (s *summary) report(elapsed time.Duration, datagrams, undecodable, withProb
 			sr.Status[statusKey(code)] = n
 		}
 		r.Requests += st.requests
+		recent += st.recent
+		st.recent = 0
 		r.Scripts = append(r.Scripts, sr)
 	}
-	r.ReqPerSec = perSec(float64(r.Requests), elapsed)
+	r.ReqPerSec = perSec(float64(recent), interval)
 	slices.SortFunc(r.Scripts, func(a, b scriptReport) int { return cmp.Compare(a.ScriptName, b.ScriptName) })
 	for tag, ts := range s.tags {
 		tr := tagReport{
@@ -178,10 +197,10 @@ func (s *summary) report(elapsed time.Duration, datagrams, undecodable, withProb
 			Value:     tag.Value,
 			Timers:    ts.timers,
 			Hits:      ts.hits,
-			TimeTotal: micro(ts.time),
+			TimeTotal: round7(ts.time),
 		}
 		if ts.hits > 0 {
-			tr.TimePerHit = micro(ts.time / float64(ts.hits))
+			tr.TimePerHit = round7(ts.time / float64(ts.hits))
 		}
 		r.TimerTags = append(r.TimerTags, tr)
 	}
@@ -194,26 +213,23 @@ func (s *summary) report(elapsed time.Duration, datagrams, undecodable, withProb
 	return r
 }
 
-func secondsText(x float64) string {
-	return strconv.FormatFloat(x, 'f', 6, 64) + "s"
-}
-
 // writeTextSummary writes a report as two tables:
 //
-//	== summary after 3.000s: 30 requests, 10.000 req/s; 31 datagrams, 1 undecodable, 0 with problems ==
+//	== summary after 3s: 30 requests, 10.000 req/s in the last 1s; 31 datagrams, 1 undecodable, 0 with problems ==
 //	script_name  requests  req/s  time_total  time_avg  ru_utime  ru_stime  problems  status
-//	/a           10        3.333  1.000000s   0.100000s ...                 0         200:10
+//	/a           10        3.000  1s          100ms     ...                 0         200:10
 //
 //	timer_tag    timers  hits  time_total  time_per_hit
-//	group=db     20      40    0.400000s   0.010000s
+//	group=db     20      40    400ms       10ms
 //	== end of summary ==
 func writeTextSummary(w *bufio.Writer, r report) {
 	skipped := ""
 	if r.Skipped > 0 {
 		skipped = fmt.Sprintf(", %d skipped (output too slow)", r.Skipped)
 	}
-	fmt.Fprintf(w, "== summary after %.3fs: %d requests, %.3f req/s; %d datagrams, %d undecodable, %d with problems%s ==\n",
-		r.Elapsed, r.Requests, r.ReqPerSec, r.Datagrams, r.Undecodable, r.WithProblems, skipped)
+	fmt.Fprintf(w, "== summary after %s: %d requests, %.3f req/s in the last %s; %d datagrams, %d undecodable, %d with problems%s ==\n",
+		timeText(milli(r.Elapsed)), r.Requests, r.ReqPerSec, timeText(milli(r.Interval)),
+		r.Datagrams, r.Undecodable, r.WithProblems, skipped)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "script_name\trequests\treq/s\ttime_total\ttime_avg\tru_utime\tru_stime\tproblems\tstatus")
 	for _, s := range r.Scripts {
@@ -226,7 +242,7 @@ func writeTextSummary(w *bufio.Writer, r report) {
 			codes[i] = fmt.Sprintf("%s:%d", c, s.Status[c])
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%s\t%s\t%s\t%s\t%d\t%s\n", word(s.ScriptName), s.Requests, s.ReqPerSec,
-			secondsText(s.TimeTotal), secondsText(s.TimeAvg), secondsText(s.RUUtimeTotal), secondsText(s.RUStimeTotal),
+			timeText(s.TimeTotal), timeText(s.TimeAvg), timeText(s.RUUtimeTotal), timeText(s.RUStimeTotal),
 			s.WithProblems, strings.Join(codes, " "))
 	}
 	tw.Flush()
@@ -236,7 +252,7 @@ func writeTextSummary(w *bufio.Writer, r report) {
 		fmt.Fprintln(tw, "timer_tag\ttimers\thits\ttime_total\ttime_per_hit")
 		for _, t := range r.TimerTags {
 			fmt.Fprintf(tw, "%s=%s\t%d\t%d\t%s\t%s\n", word(t.Name), word(t.Value), t.Timers, t.Hits,
-				secondsText(t.TimeTotal), secondsText(t.TimePerHit))
+				timeText(t.TimeTotal), timeText(t.TimePerHit))
 		}
 		tw.Flush()
 	}

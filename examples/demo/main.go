@@ -147,7 +147,7 @@ func report(out io.Writer, pkts []*pinbatest.Packet) {
 		s.time += float64(p.RequestTime)
 		s.statuses[p.Status]++
 		for _, t := range p.Timers {
-			for _, tag := range t.TagList {
+			for _, tag := range t.Tags {
 				k := tag.Name + "=" + tag.Value
 				ts := tags[k]
 				if ts == nil {
