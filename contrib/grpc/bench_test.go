@@ -121,8 +121,8 @@ func BenchmarkInterceptorServer(b *testing.B) {
 			handler(ctx, nil)
 		}
 	})
-	b.Run("unary", func(b *testing.B) {
-		ps, err := pynbagrpc.NewServer(sink(b))
+	run := func(b *testing.B, opts ...pynba.Option) {
+		ps, err := pynbagrpc.NewServer(sink(b), opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -132,7 +132,11 @@ func BenchmarkInterceptorServer(b *testing.B) {
 		for b.Loop() {
 			in(ctx, nil, info, handler)
 		}
-	})
+	}
+	// The packet written to the socket in the RPC's goroutine.
+	b.Run("unary", func(b *testing.B) { run(b) })
+	// The packet queued, written by the reporter's goroutine.
+	b.Run("unary/async", func(b *testing.B) { run(b, pynba.WithAsync(4096)) })
 }
 
 func BenchmarkInterceptorClient(b *testing.B) {

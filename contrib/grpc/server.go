@@ -18,6 +18,11 @@
 // (pynba.Timer, pynba.SetTag, ...) and pynba.FromContext(ctx) reach the
 // RPC's request, as they reach a web request under pynba.Monitor; so do the
 // client interceptors, whose timers land in the RPC that makes the call.
+//
+// Put the interceptors first in their chains: an RPC that an interceptor
+// before them refuses (authentication, rate limiting) sends no packet,
+// while one that an interceptor after them refuses is counted with its
+// code.
 package pynbagrpc
 
 import (
@@ -110,8 +115,8 @@ func serverCode(err error) codes.Code {
 }
 
 // HTTPStatus returns the status sent to Pinba for an RPC that ended with
-// code, the HTTP status that google.rpc.Code documents for it, with 499
-// (client closed request) for Canceled:
+// code: the HTTP status that google.rpc.Code (code.proto) documents for it,
+// so that Pinba's reports read as they do for web requests:
 //
 //	OK                  200    Canceled            499
 //	InvalidArgument     400    DeadlineExceeded    504

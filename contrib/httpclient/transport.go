@@ -14,7 +14,11 @@
 //	server=<the URL's host, host:port as written in the URL>
 //	method=<the request's method, GET when empty>
 //	status=1xx|2xx|3xx|4xx|5xx  the class of the response's code
+//	status=other                 a code outside 100-599
 //	status=error                 no response came back (RoundTrip failed)
+//
+// Each round trip is one timer: a redirect the client follows is two, one
+// 3xx and one for the answer of the new location.
 //
 // The request is the one req.Context() carries (pynba.FromContext), else
 // the one bound to the calling goroutine (pynba.Current). Outside a request
@@ -49,8 +53,8 @@ func (f optionFunc) apply(c *config) { f(c) }
 // With true (the default), the timer ends when the body is read to its end
 // (io.EOF), a read fails, or the body is closed, whichever comes first: it
 // measures the whole exchange, as a caller sees it. A body that is never
-// read to its end nor closed records no timer (net/http also keeps its
-// connection then).
+// read to its end nor closed records no timer (net/http cannot reuse its
+// connection either).
 //
 // With false, the timer ends when RoundTrip returns, that is when the
 // response's headers came back: it measures the server's time to answer,
