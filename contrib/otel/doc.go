@@ -15,9 +15,10 @@
 // (pynba.FromContext), else to the request bound to the goroutine that
 // starts it (pynba.Current, which also works in goroutines started with
 // pynba.Go). Its timer has the tags group=otel (see WithGroup), span=<the
-// span's name>, and the span attributes chosen with WithAttributes; a span
-// that starts outside any request is not recorded and costs the processor a
-// context lookup and a goroutine lookup.
+// span's name>, and the span attributes chosen with WithAttributes. A span
+// that starts outside any request is not recorded: it costs the processor a
+// context lookup and a goroutine lookup when it starts, and an atomic load
+// (or, while spans of requests are open, a map lookup) when it ends.
 //
 // Server-kind spans are skipped unless WithServerSpans is given: the server
 // span of an instrumented handler (otelhttp's, otelgrpc's) measures the

@@ -89,11 +89,12 @@ func WithFilter(fn func(s sdktrace.ReadOnlySpan) bool) Option {
 }
 
 // WithMaxSpans sets how many spans of requests the processor remembers at
-// once between their start and their end (default DefaultMaxSpans, rounded
-// up to a multiple of 64). It bounds the memory the processor holds even
-// when spans never end: when the table is full, the entries of spans whose
-// request has ended are removed (Stats.Evicted), and if that frees nothing
-// a span that starts is not recorded (Stats.Untracked). The table takes
+// once between their start and their end (default DefaultMaxSpans). It
+// bounds the memory the processor holds even when spans never end. The
+// table is split by span id into 64 parts of n/64 entries each (rounded
+// up): when the part a span falls in is full, the entries there of spans
+// whose request has ended are removed (Stats.Evicted), and if that frees
+// nothing the span is not recorded (Stats.Untracked). The table takes
 // about 53 bytes per span of its size once it has filled (3.5 MB at the
 // default), and keeps that memory. n must be at least 1, else
 // NewSpanProcessor panics.
