@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pynba-go/pynba/pb"
 )
 
 // Option configures a Middleware, a ScriptMonitor or a Reporter. Options
@@ -58,7 +60,7 @@ const (
 	DefaultResolveInterval = 60 * time.Second
 	// DefaultMaxPacketSize is the largest datagram sent: the most a UDP
 	// datagram over IPv4 can carry.
-	DefaultMaxPacketSize = 65507
+	DefaultMaxPacketSize = pb.MaxDatagram
 )
 
 func newConfig(opts []Option) (*config, error) {

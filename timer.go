@@ -150,13 +150,20 @@ func sameScalar(a, b any) bool {
 }
 
 // detachedTimer returns a timer that belongs to no request: it measures,
-// but what it measures is sent nowhere.
+// but what it measures is sent nowhere. Its collector, slot and slot list
+// come in one allocation, and its tags are kept, not copied, since they are
+// never sent.
 func detachedTimer(tags Tags) TimerRef {
-	c := &collector{detached: true, active: true}
-	c.mu.Lock()
-	t := c.newTimer(tags)
-	c.mu.Unlock()
-	return t
+	d := &struct {
+		c   collector
+		s   timerSlot
+		one [1]*timerSlot
+	}{}
+	d.c.detached, d.c.active, d.c.seq = true, true, 1
+	d.s.c, d.s.seq, d.s.tags = &d.c, 1, tags
+	d.one[0] = &d.s
+	d.c.slots = d.one[:]
+	return TimerRef{&d.s, 1}
 }
 
 // Timer registers a new timer with the request, not started (pynba's
