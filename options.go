@@ -46,6 +46,7 @@ type config struct {
 	maxScriptNames  int
 	maxTagValues    int
 	engineLimits    bool
+	recent          int
 	cpu             CPUModel
 
 	// callbackPanics counts error handler panics and re-entries.

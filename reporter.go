@@ -40,7 +40,8 @@ import (
 // WithResolveInterval, WithResolver, WithMaxPacketSize and WithAsync.
 type Reporter struct {
 	cfg     *config
-	servers []server // as parsed; never changed
+	recent  *recentRing // WithRecent's copies, nil without it
+	servers []server    // as parsed; never changed
 
 	// socks are the sockets, one per P; pick hands each P one of them
 	// (sync.Pool keeps a P's item on that P), so sync Sends from
@@ -128,7 +129,7 @@ func NewReporter(servers string, opts ...Option) (*Reporter, error) {
 	if cfg.asyncQueue > 0 {
 		n = max(min(n, asyncSenders), 1)
 	}
-	r := &Reporter{cfg: cfg, servers: list}
+	r := &Reporter{cfg: cfg, servers: list, recent: newRecentRing(cfg.recent)}
 	for range n {
 		s, err := openSock(list)
 		if err != nil {
@@ -247,6 +248,9 @@ func (r *Reporter) Send(pkt []byte) {
 			r.cfg.reportError(&SendError{Size: len(pkt), Limit: r.cfg.maxPacketSize, Err: ErrTooLarge})
 		}
 		return
+	}
+	if r.recent != nil {
+		r.recent.add(pkt)
 	}
 	if r.queue == nil {
 		sk := r.pick.Get().(*sock)
