@@ -18,7 +18,7 @@ import (
 // A span's timer is added when the span ends, with the span's duration as
 // its value (pynba's Collector.AddTimer). A span still running when its
 // request ends misses that request's packet: when it ends it is dropped and
-// counted, in Stats.Late here and in Stats.LateTimers of the request's
+// counted, in Stats.Late here and in Stats.LateUses of the request's
 // monitor. A span never ended stays in the processor's table until the table
 // is full and its request has ended (see WithMaxSpans).
 type SpanProcessor struct {
@@ -71,7 +71,7 @@ func (p *SpanProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 	}
 	if !h.Valid() {
 		// The request has ended: the core drops the use and counts it
-		// in its Stats.LateTimers, and tells its error handler.
+		// in its Stats.LateUses, and tells its error handler.
 		h.AddTimer(nil, 0)
 		sh.late.Add(1)
 		return

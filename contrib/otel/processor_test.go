@@ -278,8 +278,8 @@ func TestSpanEndingAfterItsRequestIsDroppedAndCounted(t *testing.T) {
 	if st := rg.proc.Stats(); st.Late != 1 || st.Recorded != 1 || st.Pending != 0 {
 		t.Errorf("Stats %+v, want 1 late, 1 recorded, none pending", st)
 	}
-	if n := rg.mw.Stats().LateTimers; n != 1 {
-		t.Errorf("Middleware Stats.LateTimers = %d, want 1", n)
+	if n := rg.mw.Stats().LateUses; n != 1 {
+		t.Errorf("Middleware Stats.LateUses = %d, want 1", n)
 	}
 	// A later request (which may reuse the pooled request storage) does
 	// not get the late span either.
