@@ -52,14 +52,14 @@ func FuzzRequest(f *testing.F) {
 		if want := run.wantPackets(); sent != want {
 			t.Fatalf("%d packets sent, the model expects %d", sent, want)
 		}
-		ps, err := srv.Wait(sent, relWait)
+		ps, err := srv.Wait(sent, wait)
 		if err != nil {
 			t.Fatal(err)
 		}
 		run.check(ps)
 		// A goroutine started with Go unbinds once its function returned,
 		// just after the WaitGroup it signals.
-		if !relEventually(func() bool { return registrySize() == 0 }) {
+		if !eventually(func() bool { return registrySize() == 0 }) {
 			t.Fatalf("registry holds %d goroutines", registrySize())
 		}
 	})
@@ -125,9 +125,6 @@ func (r *fzReader) name() string {
 	}
 }
 
-// fzChan is a tag value that cannot be a tag.
-var fzChan = make(chan int)
-
 func (r *fzReader) value() any {
 	switch r.byte() % 10 {
 	case 4:
@@ -140,7 +137,7 @@ func (r *fzReader) value() any {
 	case 7:
 		return map[string]any{r.name(): r.str()}
 	case 8:
-		return fzChan
+		return fuzzChan
 	case 9:
 		return r.byte()&1 == 1
 	default:
@@ -211,7 +208,7 @@ type fzRun struct {
 	t      *testing.T
 	r      fzReader
 	rep    *Reporter
-	errs   relErrLog
+	errs   errLog
 	script bool
 	prefix string
 	base   Tags // WithTags
@@ -675,7 +672,7 @@ func (x *fzRun) op() {
 
 func (x *fzRun) checkStats(s Stats) {
 	x.t.Helper()
-	if s.LateTimers != x.late || s.TimerMisuse != x.misuse || s.EncodeErrors != 0 {
+	if s.LateUses != x.late || s.TimerMisuse != x.misuse || s.EncodeErrors != 0 {
 		x.t.Fatalf("stats %+v; the model counts %d late uses, %d misuses", s, x.late, x.misuse)
 	}
 	tooBig := 0
@@ -713,7 +710,7 @@ func (x *fzRun) check(ps []*pinbatest.Packet) {
 		}
 		p := ps[i]
 		i++
-		relCheck(t, p)
+		checkPacket(t, p)
 		if len(p.Raw) > x.limit {
 			t.Fatalf("packet %d: %d bytes, over the %d-byte limit", i, len(p.Raw), x.limit)
 		}

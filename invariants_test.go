@@ -17,35 +17,19 @@ import (
 // code cannot wedge it, the packet tells what the client saw and what the
 // user recorded, memory and report rows stay bounded.
 
-// within runs fn and fails the test when it does not return in time (a
-// deadlock), instead of hanging the whole run.
-func within(t *testing.T, what string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	select {
-	case <-done:
-	case <-time.After(relWait):
-		t.Fatalf("%s: does not return (deadlock)", what)
-	}
-}
-
 func TestMisuseMessageOfCyclicTagsIsBounded(t *testing.T) {
-	srv := relServer(t)
-	var errs relErrLog
+	srv := newServer(t)
+	var errs errLog
 	cyc := Tags{"a": "b"}
 	cyc["self"] = cyc
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		tm := Timer(cyc).Start()
 		tm.Start() // misuse: running; the message must not walk cyc
 		tm.Stop()
 		tm.Stop() // misuse: stopped
 	}, srv.Addr(), WithErrorHandler(errs.handle))
-	within(t, "request with cyclic tags", func() { relServe(m, "/") })
-	relPacket(t, srv)
+	within(t, "request with cyclic tags", func() { serve(m, "/") })
+	next(t, srv)
 	n := errs.count(func(err error) bool {
 		return (errors.Is(err, ErrTimerRunning) || errors.Is(err, ErrTimerStopped)) &&
 			strings.Contains(err.Error(), "pynba.Tags of length 2")
@@ -66,10 +50,10 @@ func TestPanicWithCyclicValueIsDescribedByType(t *testing.T) {
 }
 
 func TestPanickingErrorHandlerLeavesNoLockHeld(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	handler := func(err error) { panic(err) }
 	var child Collector
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		// A timer with no tags is reported when the packet is built: the
 		// handler panics inside the final send.
 		Timer(nil).Start().Stop()
@@ -79,13 +63,13 @@ func TestPanickingErrorHandlerLeavesNoLockHeld(t *testing.T) {
 		}
 	}, srv.Addr(), WithErrorHandler(handler))
 	for i := range 3 {
-		within(t, fmt.Sprintf("request %d", i), func() { relServe(m, "/") })
+		within(t, fmt.Sprintf("request %d", i), func() { serve(m, "/") })
 	}
 	within(t, "a stale handle's Flush", func() { child.Flush() })
 	if s := m.Stats(); s.CallbackPanics == 0 {
 		t.Errorf("CallbackPanics %d, want the panics counted", s.CallbackPanics)
 	}
-	if _, err := srv.Wait(6, relWait); err != nil {
+	if _, err := srv.Wait(6, wait); err != nil {
 		t.Fatal(err)
 	}
 
@@ -104,17 +88,17 @@ func TestPanickingErrorHandlerLeavesNoLockHeld(t *testing.T) {
 }
 
 func TestErrorHandlerCallingBackDoesNotLoop(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	calls := 0
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		Timer(Tags{"x": func() string { Flush(); return "v" }}).Start().Stop()
 		Flush()
 	}, srv.Addr(), WithErrorHandler(func(err error) {
 		calls++
 		Flush() // while the same goroutine builds: reported again, to itself
 	}))
-	within(t, "request", func() { relServe(m, "/") })
-	if _, err := srv.Wait(2, relWait); err != nil {
+	within(t, "request", func() { serve(m, "/") })
+	if _, err := srv.Wait(2, wait); err != nil {
 		t.Fatal(err)
 	}
 	if calls == 0 || calls > 4 {
@@ -123,7 +107,7 @@ func TestErrorHandlerCallingBackDoesNotLoop(t *testing.T) {
 }
 
 func TestScriptMonitorCallbacksDoNotDeadlock(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -149,17 +133,17 @@ func TestScriptMonitorCallbacksDoNotDeadlock(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(relWait):
+	case <-time.After(wait):
 		t.Fatal("ScriptMonitor.Send or Collector from a tag callable deadlocks")
 	}
-	p := relPacket(t, srv)
+	p := next(t, srv)
 	if len(p.Timers) != 1 || p.Timers[0].Tags.Get("step") != "load" {
 		t.Errorf("timers %v", p.Timers)
 	}
 }
 
 func TestScriptMonitorCloseSendsOnlyWhatIsLeft(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	sm, err := NewScriptMonitor(srv.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -170,10 +154,10 @@ func TestScriptMonitorCloseSendsOnlyWhatIsLeft(t *testing.T) {
 		sm.Send()
 	}
 	sm.Close()
-	if _, err := srv.Wait(jobs, relWait); err != nil {
+	if _, err := srv.Wait(jobs, wait); err != nil {
 		t.Fatal(err)
 	}
-	relNoPacket(t, srv, relMiddleware(t, func(http.ResponseWriter, *http.Request) {}, srv.Addr()))
+	noMorePackets(t, srv, newMiddleware(t, func(http.ResponseWriter, *http.Request) {}, srv.Addr()))
 	if s := sm.Stats(); s.Packets != jobs {
 		t.Errorf("Packets %d, want %d", s.Packets, jobs)
 	}
@@ -186,7 +170,7 @@ func TestScriptMonitorCloseSendsOnlyWhatIsLeft(t *testing.T) {
 	sm2.Close()
 	sm3, _ := NewScriptMonitor(srv.Addr())
 	sm3.Close()
-	ps, err := srv.Wait(3, relWait)
+	ps, err := srv.Wait(3, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,15 +210,15 @@ func TestStatusIsWhatTheClientGot(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := relServer(t)
-			m := relMiddleware(t, tc.h, srv.Addr())
+			srv := newServer(t)
+			m := newMiddleware(t, tc.h, srv.Addr())
 			hs := httptest.NewServer(m)
 			defer hs.Close()
 			resp, err := hs.Client().Get(hs.URL)
 			if err == nil {
 				resp.Body.Close()
 			}
-			p := relPacket(t, srv)
+			p := next(t, srv)
 			if p.Status != tc.want {
 				t.Errorf("status %d, want %d", p.Status, tc.want)
 			}
@@ -243,8 +227,8 @@ func TestStatusIsWhatTheClientGot(t *testing.T) {
 }
 
 func TestHijackedConnectionReports101(t *testing.T) {
-	srv := relServer(t)
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t)
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		conn, brw, err := w.(http.Hijacker).Hijack()
 		if err != nil {
 			t.Error(err)
@@ -262,14 +246,14 @@ func TestHijackedConnectionReports101(t *testing.T) {
 	if resp, err := hs.Client().Do(req); err == nil {
 		resp.Body.Close()
 	}
-	if p := relPacket(t, srv); p.Status != 101 {
+	if p := next(t, srv); p.Status != 101 {
 		t.Errorf("status %d, want 101", p.Status)
 	}
 }
 
 func TestTimerKeepsTheTagsItWasGiven(t *testing.T) {
-	srv := relServer(t)
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t)
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		tags := Tags{"op": "select"}
 		Timer(tags).Start().Stop()
 		tags["op"] = "insert" // the first timer keeps "select"
@@ -277,17 +261,17 @@ func TestTimerKeepsTheTagsItWasGiven(t *testing.T) {
 		delete(tags, "op")
 		tags["other"] = "x"
 	}, srv.Addr())
-	relServe(m, "/")
-	p := relPacket(t, srv)
+	serve(m, "/")
+	p := next(t, srv)
 	if len(p.Timers) != 2 || p.Timers[0].Tags.Get("op") != "select" || p.Timers[1].Tags.Get("op") != "insert" {
 		t.Errorf("timers %v, want op=select then op=insert", p.Timers)
 	}
 }
 
 func TestPooledRequestGivesBigMemoryBack(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	big := strings.Repeat("x", 10<<20)
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/big" {
 			SetTag("big", big)
 			for i := range 100000 {
@@ -295,7 +279,7 @@ func TestPooledRequestGivesBigMemoryBack(t *testing.T) {
 			}
 		}
 	}, srv.Addr(), WithMaxPacketSize(65507))
-	relServe(m, "/big")
+	serve(m, "/big")
 	c := m.core.get()
 	defer m.core.put(c)
 	if len(c.spare) > keepSlots || (c.enc != nil && c.enc.big()) || len(c.tags) > keepTagsMap {
@@ -320,17 +304,17 @@ func TestDetachedTimerIsCheap(t *testing.T) {
 }
 
 func TestSetterValuesAreClampedAndReported(t *testing.T) {
-	srv := relServer(t)
-	var errs relErrLog
+	srv := newServer(t)
+	var errs errLog
 	var got [3]int
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		SetDocumentSize(-5)
 		SetMemoryPeak(1 << 40)
 		SetStatus(201)
 		got = [3]int{DocumentSize(), Current().MemoryPeak(), Status()}
 	}, srv.Addr(), WithErrorHandler(errs.handle))
-	relServe(m, "/")
-	p := relPacket(t, srv)
+	serve(m, "/")
+	p := next(t, srv)
 	if p.DocumentSize != 0 || p.MemoryPeak != 1<<32-1 || p.Status != 201 {
 		t.Errorf("size %d peak %d status %d", p.DocumentSize, p.MemoryPeak, p.Status)
 	}
@@ -363,7 +347,7 @@ func TestRouteNamesByDefault(t *testing.T) {
 	}
 	for _, st := range setups {
 		t.Run(st.name, func(t *testing.T) {
-			srv := relServer(t)
+			srv := newServer(t)
 			m, err := NewMiddleware(orMux(st.h, mux), srv.Addr(), st.opts...)
 			if err != nil {
 				t.Fatal(err)
@@ -406,7 +390,7 @@ func TestRawPathOption(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {})
 	m, srv := monitored(t, mux, WithRawPath())
-	serve(m, "GET", "/items/7")
+	serve(m, "/items/7")
 	if p := next(t, srv); p.ScriptName != "/items/7" {
 		t.Errorf("script %q, want the raw path", p.ScriptName)
 	}
@@ -443,14 +427,14 @@ func TestScriptNameCapHoldsMemoryFlat(t *testing.T) {
 }
 
 func TestTagValueCap(t *testing.T) {
-	srv := relServer(t)
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t)
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		Timer(Tags{"capped-user": r.URL.Path}).Start().Stop()
 	}, srv.Addr(), WithMaxTagValues(3))
 	for i := range 5 {
-		relServe(m, fmt.Sprintf("/%d", i))
+		serve(m, fmt.Sprintf("/%d", i))
 	}
-	ps, err := srv.Wait(5, relWait)
+	ps, err := srv.Wait(5, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,13 +454,13 @@ func TestEngineLimitsCutAtCharacterBoundaries(t *testing.T) {
 			t.Errorf("cutString(%q) = %q, %v", tc.s, got, cut)
 		}
 	}
-	srv := relServer(t)
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t)
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		SetScriptName(strings.Repeat("Ж", 100))
 		Timer(Tags{"v": strings.Repeat("é", 50)}).Start().Stop()
 	}, srv.Addr(), WithEngineLimits(true), WithHostname(strings.Repeat("h", 40)))
-	relServe(m, "/")
-	p := relPacket(t, srv)
+	serve(m, "/")
+	p := next(t, srv)
 	if !utf8.ValidString(p.ScriptName) || len(p.ScriptName) != 128 || len(p.Hostname) != 32 ||
 		len(p.Timers[0].Tags.Get("v")) != 64 || m.Stats().StringsCut != 3 {
 		t.Errorf("script %d bytes, hostname %d, tag %d, cut %d", len(p.ScriptName), len(p.Hostname), len(p.Timers[0].Tags.Get("v")), m.Stats().StringsCut)
@@ -484,7 +468,7 @@ func TestEngineLimitsCutAtCharacterBoundaries(t *testing.T) {
 }
 
 func TestRunner(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	r, err := NewRunner(srv.Addr(), WithPrefix("jobs:"))
 	if err != nil {
 		t.Fatal(err)
@@ -501,7 +485,7 @@ func TestRunner(t *testing.T) {
 		defer func() { recover() }()
 		r.Run(context.Background(), "panics", func(ctx context.Context) error { panic("boom") })
 	}()
-	ps, err := srv.Wait(4, relWait)
+	ps, err := srv.Wait(4, wait)
 	if err != nil {
 		t.Fatal(err)
 	}

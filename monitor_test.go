@@ -14,44 +14,6 @@ import (
 	"github.com/pynba-go/pynba/pinbatest"
 )
 
-const wait = 3 * time.Second
-
-// monitored starts a pinbatest server and a Middleware around h sending to
-// it, both closed at the end of the test.
-func monitored(t *testing.T, h http.Handler, opts ...Option) (*Middleware, *pinbatest.Server) {
-	t.Helper()
-	srv := pinbatest.NewServer()
-	t.Cleanup(srv.Close)
-	m, err := NewMiddleware(h, srv.Addr(), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m, srv
-}
-
-// next waits for one packet and checks that it passes Validate.
-func next(t *testing.T, srv *pinbatest.Server) *pinbatest.Packet {
-	t.Helper()
-	p, err := srv.Next(wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Err != nil {
-		t.Fatalf("undecodable packet: %v", p.Err)
-	}
-	if err := pinbatest.Validate(p.Raw); err != nil {
-		t.Fatalf("packet fails Validate: %v", err)
-	}
-	return p
-}
-
-func serve(h http.Handler, method, target string) *httptest.ResponseRecorder {
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(method, target, nil))
-	return w
-}
-
 func TestMonitorFillsEveryField(t *testing.T) {
 	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !Enabled() {
@@ -66,7 +28,7 @@ func TestMonitorFillsEveryField(t *testing.T) {
 		io.WriteString(w, "not here")
 	}), WithHostname("web-1"), WithPrefix("shop"), WithTags(Tags{"env": "test"}))
 
-	serve(m, "GET", "http://example.com:8080/items/42?x=1")
+	serve(m, "http://example.com:8080/items/42?x=1")
 	p := next(t, srv)
 	if p.Hostname != "web-1" || p.ServerName != "example.com" || p.ScriptName != "shop"+NoRouteScriptName {
 		t.Errorf("hostname %q server %q script %q", p.Hostname, p.ServerName, p.ScriptName)
@@ -118,7 +80,7 @@ func TestMonitorStatusDefaultsAndDocumentSize(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m, srv := monitored(t, c.h)
-			serve(m, "GET", "/x")
+			serve(m, "/x")
 			p := next(t, srv)
 			if p.Status != c.status || p.DocumentSize != c.size {
 				t.Errorf("status %d size %d, want %d %d", p.Status, p.DocumentSize, c.status, c.size)
@@ -154,7 +116,7 @@ func TestMonitorRequestTagsWithoutTimers(t *testing.T) {
 		SetTag("ab", []string{"b", "a"})
 		SetTag("env", "override")
 	}), WithTags(Tags{"env": "prod", "dc": "eu"}))
-	serve(m, "GET", "/")
+	serve(m, "/")
 	p := next(t, srv)
 	want := "[{ab a} {ab b} {dc eu} {env override} {user alice}]"
 	if fmt.Sprint(p.Tags) != want || len(p.Timers) != 0 {
@@ -166,8 +128,8 @@ func TestMonitorRoutePatternScriptName(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {})
 	m, srv := monitored(t, mux, WithScriptName(func(r *http.Request) string { return r.Pattern }))
-	serve(m, "GET", "/users/123")
-	serve(m, "GET", "/nowhere")
+	serve(m, "/users/123")
+	serve(m, "/nowhere")
 	ps, err := srv.Wait(2, wait)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +153,7 @@ func TestMonitorSetters(t *testing.T) {
 			t.Errorf("Elapsed %v", d)
 		}
 	}), WithPrefix("pre"))
-	serve(m, "GET", "/auto")
+	serve(m, "/auto")
 	p := next(t, srv)
 	if p.Hostname != "h2" || p.ServerName != "s2" || p.ScriptName != "pre/manual" || p.Schema != "gopher" || p.RequestTime != 1.5 {
 		t.Errorf("%q %q %q %q %v", p.Hostname, p.ServerName, p.ScriptName, p.Schema, p.RequestTime)
@@ -204,8 +166,8 @@ func TestMonitorSetEnabledFalseSendsNothing(t *testing.T) {
 			SetEnabled(false)
 		}
 	}))
-	serve(m, "GET", "/off")
-	serve(m, "GET", "/on")
+	serve(m, "/off")
+	serve(m, "/on")
 	p := next(t, srv)
 	if p.ScriptName != "/on" {
 		t.Errorf("first packet is %q, want /on", p.ScriptName)
@@ -221,8 +183,8 @@ func TestMonitorFilter(t *testing.T) {
 			t.Error("filtered request is monitored")
 		}
 	}), WithFilter(func(r *http.Request) bool { return r.URL.Path != "/health" }))
-	serve(m, "GET", "/health")
-	serve(m, "GET", "/page")
+	serve(m, "/health")
+	serve(m, "/page")
 	if p := next(t, srv); p.ScriptName != "/page" {
 		t.Errorf("got %q", p.ScriptName)
 	}
@@ -242,7 +204,7 @@ func TestTimersMergedAndOrdered(t *testing.T) {
 		Timer(Tags{"group": "running"}).Start() // stopped at the end and sent
 		Timer(Tags{}).Start().Stop()            // no tags: not sent
 	}))
-	serve(m, "GET", "/")
+	serve(m, "/")
 	p := next(t, srv)
 	if len(p.Timers) != 3 {
 		t.Fatalf("timers: %v", p.Timers)
@@ -295,7 +257,7 @@ func TestTimerAPI(t *testing.T) {
 			t.Errorf("Timers() has %d", n)
 		}
 	}), WithErrorHandler(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
-	serve(m, "GET", "/")
+	serve(m, "/")
 	p := next(t, srv)
 	if len(p.Timers) != 2 || p.Timers[0].HitCount != 3 || p.Timers[1].Tags.Get("fn") != "x" || p.Timers[1].Value < 0.001 {
 		t.Errorf("timers %v", p.Timers)
@@ -355,7 +317,7 @@ func TestConcurrentRequestsKeepTheirTimers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			serve(m, "GET", fmt.Sprintf("/r?id=%d", i))
+			serve(m, fmt.Sprintf("/r?id=%d", i))
 		}()
 	}
 	wg.Wait()
@@ -407,7 +369,7 @@ func TestGoChildLandsInItsRequest(t *testing.T) {
 			plainDone <- Timer(Tags{"from": "plain"}).Start().Stop()
 		}()
 	}))
-	serve(m, "GET", "/a")
+	serve(m, "/a")
 	p := next(t, srv)
 	if _, ok := p.FindTimer(map[string]string{"from": "child"}); !ok || len(p.Timers) != 1 {
 		t.Errorf("timers %v, want the child's", p.Timers)
@@ -415,7 +377,7 @@ func TestGoChildLandsInItsRequest(t *testing.T) {
 	// Another request runs while the plain goroutine makes its timer.
 	close(release)
 	tm := <-plainDone
-	serve(m, "GET", "/b")
+	serve(m, "/b")
 	p = next(t, srv)
 	if len(p.Timers) != 0 || !tm.Detached() {
 		t.Errorf("second request got timers %v; plain timer detached %v", p.Timers, tm.Detached())
@@ -443,9 +405,9 @@ func TestLateUseIsIgnored(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 		Timer(Tags{"second": "ok"}).Start().Stop()
 	}))
-	serve(m, "GET", "/first")
+	serve(m, "/first")
 	p1 := next(t, srv)
-	serve(m, "GET", "/second")
+	serve(m, "/second")
 	p2 := next(t, srv)
 	if len(p1.Timers) != 1 || p1.Timers[0].Tags.Get("late") != "yes" {
 		t.Errorf("first request timers %v", p1.Timers)
@@ -453,8 +415,8 @@ func TestLateUseIsIgnored(t *testing.T) {
 	if len(p2.Timers) != 1 || p2.Timers[0].Tags.Get("second") != "ok" || len(p2.Tags) != 0 {
 		t.Errorf("second request timers %v tags %v", p2.Timers, p2.Tags)
 	}
-	if s := m.Stats(); s.LateTimers < 3 {
-		t.Errorf("LateTimers %d, want at least 3", s.LateTimers)
+	if s := m.Stats(); s.LateUses < 3 {
+		t.Errorf("LateUses %d, want at least 3", s.LateUses)
 	}
 }
 
@@ -467,7 +429,7 @@ func TestPanicSendsStatus500AndPropagates(t *testing.T) {
 			}))
 			got := func() (rec any) {
 				defer func() { rec = recover() }()
-				serve(m, "GET", "/panic")
+				serve(m, "/panic")
 				return nil
 			}()
 			if got != v {
@@ -491,7 +453,7 @@ func TestPanicAfterHeadersKeepsTheirCode(t *testing.T) {
 	}))
 	func() {
 		defer func() { recover() }()
-		serve(m, "GET", "/")
+		serve(m, "/")
 	}()
 	if p := next(t, srv); p.Status != 202 {
 		t.Errorf("status %d, want 202", p.Status)
@@ -511,7 +473,7 @@ func TestFlushSendsTwoPackets(t *testing.T) {
 		Timer(Tags{"t": "c"}).Start().Stop()
 		io.WriteString(w, "678")
 	}))
-	serve(m, "GET", "/f")
+	serve(m, "/f")
 	ps, err := srv.Wait(2, wait)
 	if err != nil {
 		t.Fatal(err)
@@ -525,8 +487,8 @@ func TestFlushSendsTwoPackets(t *testing.T) {
 	if ps[1].RequestTime < ps[0].RequestTime {
 		t.Errorf("request clock restarted: %v then %v", ps[0].RequestTime, ps[1].RequestTime)
 	}
-	if m.Stats().LateTimers != 1 {
-		t.Errorf("LateTimers %d, want 1 for the stop after flush", m.Stats().LateTimers)
+	if m.Stats().LateUses != 1 {
+		t.Errorf("LateUses %d, want 1 for the stop after flush", m.Stats().LateUses)
 	}
 }
 
@@ -549,7 +511,7 @@ func TestNestedMiddlewares(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer outer.Close()
-	serve(outer, "GET", "/n")
+	serve(outer, "/n")
 	ps, err := srv.Wait(2, wait)
 	if err != nil {
 		t.Fatal(err)
@@ -592,7 +554,7 @@ func TestContextAccess(t *testing.T) {
 		}
 		c.Timer(Tags{"via": "ctx"}).Start().Stop()
 	}))
-	serve(m, "GET", "/")
+	serve(m, "/")
 	if p := next(t, srv); len(p.Timers) != 1 || p.Timers[0].Tags.Get("via") != "ctx" {
 		t.Errorf("timers %v", p.Timers)
 	}
@@ -624,7 +586,7 @@ func TestFlushUsesScriptNameFunc(t *testing.T) {
 		Timer(Tags{"part": "2"}).Start().Stop()
 	})
 	m, srv := monitored(t, mux, WithPrefix("p:"), WithScriptName(func(r *http.Request) string { return r.Pattern }))
-	serve(m, "GET", "/items/7")
+	serve(m, "/items/7")
 	ps, err := srv.Wait(2, wait)
 	if err != nil {
 		t.Fatal(err)
@@ -646,7 +608,7 @@ func TestTimeoutHandlerUsesContext(t *testing.T) {
 		FromContext(r.Context()).Timer(Tags{"via": "context"}).Start().Stop()
 	})
 	m, srv := monitored(t, http.TimeoutHandler(inner, 5*time.Second, "timeout"))
-	serve(m, "GET", "/t")
+	serve(m, "/t")
 	p := next(t, srv)
 	if len(p.Timers) != 1 || p.Timers[0].Tags.Get("via") != "context" {
 		t.Errorf("timers %v, want the one made through the context", p.Timers)

@@ -7,12 +7,12 @@ import (
 )
 
 func TestReporterKeepsRecentPacketsAndAddrs(t *testing.T) {
-	srv := relServer(t)
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {}, srv.Addr(), WithRecent(2))
+	srv := newServer(t)
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {}, srv.Addr(), WithRecent(2))
 	for _, p := range []string{"/a", "/b", "/c"} {
-		relServe(m, p)
+		serve(m, p)
 	}
-	ps, err := srv.Wait(3, relWait)
+	ps, err := srv.Wait(3, wait)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -33,154 +32,35 @@ import (
 	"github.com/pynba-go/pynba/pinbatest"
 )
 
-// relWait bounds every wait of these tests for something that should
-// happen at once (a packet on loopback, a handler returning).
-const relWait = 3 * time.Second
-
-// relErrLog records what the error handler hears. It is safe for concurrent
-// use.
-type relErrLog struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (l *relErrLog) handle(err error) {
-	l.mu.Lock()
-	l.errs = append(l.errs, err)
-	l.mu.Unlock()
-}
-
-func (l *relErrLog) all() []error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]error(nil), l.errs...)
-}
-
-// count returns how many recorded errors match.
-func (l *relErrLog) count(match func(error) bool) int {
-	n := 0
-	for _, err := range l.all() {
-		if match(err) {
-			n++
-		}
-	}
-	return n
-}
-
-func (l *relErrLog) reset() {
-	l.mu.Lock()
-	l.errs = nil
-	l.mu.Unlock()
-}
-
-// relServer starts a pinbatest server closed at the end of the test.
-func relServer(t *testing.T) *pinbatest.Server {
-	t.Helper()
-	srv := pinbatest.NewServer()
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// relMiddleware returns a Middleware around h sending to servers, closed at
-// the end of the test.
-func relMiddleware(t *testing.T, h http.HandlerFunc, servers string, opts ...Option) *Middleware {
-	t.Helper()
-	m, err := NewMiddleware(h, servers, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
-}
-
-// relPacket waits for one packet and checks that it decodes and passes
-// Validate.
-func relPacket(t *testing.T, srv *pinbatest.Server) *pinbatest.Packet {
-	t.Helper()
-	p, err := srv.Next(relWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	relCheck(t, p)
-	return p
-}
-
-// relCheck fails the test when p does not decode or fails Validate.
-func relCheck(t testing.TB, p *pinbatest.Packet) {
-	t.Helper()
-	if p.Err != nil {
-		t.Fatalf("undecodable packet: %v", p.Err)
-	}
-	if err := pinbatest.Validate(p.Raw); err != nil {
-		t.Fatalf("packet of %d bytes fails Validate: %v", len(p.Raw), err)
-	}
-}
-
-// relServe runs one request through h directly and returns the recorder.
-func relServe(h http.Handler, target string) *httptest.ResponseRecorder {
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", target, nil))
-	return w
-}
-
-// relNoPacket checks that nothing more arrives at srv: it sends a marker
-// request through marker and expects it to be the next packet.
-func relNoPacket(t *testing.T, srv *pinbatest.Server, marker http.Handler) {
-	t.Helper()
-	relServe(marker, "/marker")
-	p := relPacket(t, srv)
-	if p.ScriptName != "/marker" {
-		t.Fatalf("a packet %q arrived before the marker", p.ScriptName)
-	}
-}
-
-// relAccounted says whether every packet handed to a one-server reporter is
-// counted once as sent or as lost.
-func relAccounted(s Stats) bool {
-	return s.Packets == s.Sent+s.SendErrors+s.Unresolved+s.QueueDropped
-}
-
-// relEventually polls cond until it holds or relWait passes.
-func relEventually(cond func() bool) bool {
-	deadline := time.Now().Add(relWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
 // A server whose port is closed: requests go on, every datagram is counted
 // as sent or refused, and once a server listens on the port again packets
 // arrive there.
 func TestFaultServerPortClosedThenReopened(t *testing.T) {
 	srv := pinbatest.NewServer()
 	addr := srv.Addr()
-	var errs relErrLog
+	var errs errLog
 	var handled atomic.Int64
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		Timer(Tags{"step": "work"}).Start().Stop()
 		io.WriteString(w, "ok")
 		handled.Add(1)
 	}, addr, WithErrorHandler(errs.handle))
 
-	relServe(m, "/up")
-	if p := relPacket(t, srv); p.ScriptName != "/up" {
+	serve(m, "/up")
+	if p := next(t, srv); p.ScriptName != "/up" {
 		t.Fatalf("first packet %q", p.ScriptName)
 	}
 	srv.Close()
 
 	const down = 50
 	for i := range down {
-		w := relServe(m, fmt.Sprintf("/down/%d", i))
+		w := serve(m, fmt.Sprintf("/down/%d", i))
 		if w.Code != 200 || w.Body.String() != "ok" {
 			t.Fatalf("request %d while the server is down: %d %q", i, w.Code, w.Body)
 		}
 	}
 	s := m.Stats()
-	if s.Requests != 1+down || s.Packets != 1+down || !relAccounted(s) {
+	if s.Requests != 1+down || s.Packets != 1+down || !accounted(s) {
 		t.Fatalf("while down: stats %+v do not account for %d packets", s, 1+down)
 	}
 	// Whatever the system reported (Linux reports nothing for an unconnected
@@ -204,8 +84,8 @@ func TestFaultServerPortClosedThenReopened(t *testing.T) {
 	// Packets arrive again (a system that reported the closed port on the
 	// next write may lose the first one).
 	var got *pinbatest.Packet
-	if !relEventually(func() bool {
-		relServe(m, "/back")
+	if !eventually(func() bool {
+		serve(m, "/back")
 		if ps := again.Take(); len(ps) > 0 {
 			got = ps[0]
 			return true
@@ -214,63 +94,23 @@ func TestFaultServerPortClosedThenReopened(t *testing.T) {
 	}) {
 		t.Fatalf("no packet on the reopened port; stats %+v", m.Stats())
 	}
-	relCheck(t, got)
+	checkPacket(t, got)
 	if got.ScriptName != "/back" || len(got.Timers) != 1 {
 		t.Errorf("after reopening: script %q timers %v", got.ScriptName, got.Timers)
 	}
-	if s := m.Stats(); !relAccounted(s) || s.Requests != uint64(handled.Load()) {
+	if s := m.Stats(); !accounted(s) || s.Requests != uint64(handled.Load()) {
 		t.Errorf("stats %+v, %d requests handled", s, handled.Load())
 	}
-}
-
-// gatedResolver is an injected Resolver: "pinba.test" fails until ok is
-// set, then resolves to 127.0.0.1; while gate is non-nil, lookups after the
-// first wait for it to be closed (or for their context to end), to show
-// that requests never wait on DNS.
-type gatedResolver struct {
-	mu      sync.Mutex
-	calls   int
-	ok      bool
-	gate    chan struct{}
-	entered chan struct{} // receives once per lookup that waits on gate
-}
-
-func (g *gatedResolver) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
-	g.mu.Lock()
-	g.calls++
-	first, gate, ok := g.calls == 1, g.gate, g.ok
-	g.mu.Unlock()
-	if host != "pinba.test" {
-		return nil, fmt.Errorf("unexpected lookup of %q", host)
-	}
-	if !first && gate != nil {
-		select {
-		case g.entered <- struct{}{}:
-		default:
-		}
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		g.mu.Lock()
-		ok = g.ok
-		g.mu.Unlock()
-	}
-	if !ok {
-		return nil, fmt.Errorf("lookup %s: no such host", host)
-	}
-	return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 }
 
 // A server name that does not resolve, then resolves: requests never wait
 // on the lookup, datagrams for the unresolved name are counted, and the
 // name is used from the next refresh on.
 func TestFaultNameUnresolvedThenResolves(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	g := &gatedResolver{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
-	var errs relErrLog
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	var errs errLog
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		Timer(Tags{"step": "work"}).Start().Stop()
 		io.WriteString(w, "ok")
 	}, fmt.Sprintf("pinba.test:%d", srv.Port()),
@@ -279,27 +119,27 @@ func TestFaultNameUnresolvedThenResolves(t *testing.T) {
 	// A refresh is now blocked inside the resolver: requests go on.
 	select {
 	case <-g.entered:
-	case <-time.After(relWait):
+	case <-time.After(wait):
 		t.Fatal("the resolver was not asked again")
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range 20 {
-			if w := relServe(m, fmt.Sprintf("/unresolved/%d", i)); w.Code != 200 || w.Body.String() != "ok" {
+			if w := serve(m, fmt.Sprintf("/unresolved/%d", i)); w.Code != 200 || w.Body.String() != "ok" {
 				t.Errorf("request %d: %d %q", i, w.Code, w.Body)
 			}
 		}
 	}()
 	select {
 	case <-done:
-	case <-time.After(relWait):
+	case <-time.After(wait):
 		close(g.gate)
 		<-done
 		t.Fatal("requests waited on a name lookup")
 	}
 	s := m.Stats()
-	if s.Packets != 20 || s.Unresolved != 20 || s.Sent != 0 || s.ResolveErrors < 1 || !relAccounted(s) {
+	if s.Packets != 20 || s.Unresolved != 20 || s.Sent != 0 || s.ResolveErrors < 1 || !accounted(s) {
 		t.Errorf("while unresolved: stats %+v", s)
 	}
 	if n := errs.count(func(err error) bool { return errors.Is(err, ErrUnresolved) }); n != 20 {
@@ -321,8 +161,8 @@ func TestFaultNameUnresolvedThenResolves(t *testing.T) {
 	g.mu.Unlock()
 	close(g.gate)
 	var p *pinbatest.Packet
-	if !relEventually(func() bool {
-		relServe(m, "/resolved")
+	if !eventually(func() bool {
+		serve(m, "/resolved")
 		if ps := srv.Take(); len(ps) > 0 {
 			p = ps[0]
 			return true
@@ -331,11 +171,11 @@ func TestFaultNameUnresolvedThenResolves(t *testing.T) {
 	}) {
 		t.Fatalf("no packet once the name resolves; stats %+v", m.Stats())
 	}
-	relCheck(t, p)
+	checkPacket(t, p)
 	if p.ScriptName != "/resolved" {
 		t.Errorf("script %q", p.ScriptName)
 	}
-	if s := m.Stats(); !relAccounted(s) {
+	if s := m.Stats(); !accounted(s) {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -350,14 +190,14 @@ func TestFaultCloseDuringLookup(t *testing.T) {
 	}
 	select {
 	case <-g.entered:
-	case <-time.After(relWait):
+	case <-time.After(wait):
 		t.Fatal("the resolver was not asked again")
 	}
 	closed := make(chan struct{})
 	go func() { r.Close(); close(closed) }()
 	select {
 	case <-closed:
-	case <-time.After(relWait):
+	case <-time.After(wait):
 		close(g.gate)
 		<-closed
 		t.Fatal("Close waited for a lookup instead of canceling it")
@@ -375,15 +215,15 @@ func TestFaultCloseDuringLookup(t *testing.T) {
 func TestFaultPacketTooLarge(t *testing.T) {
 	const limit = 1024
 	t.Run("merging makes it fit", func(t *testing.T) {
-		srv := relServer(t)
-		var errs relErrLog
-		m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		srv := newServer(t)
+		var errs errLog
+		m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 			for i := range 2000 { // 2000 timers, as many maps, one tag set
 				Timer(Tags{"group": "db", "op": "select", "shard": i % 1}).Start().Stop()
 			}
 		}, srv.Addr(), WithMaxPacketSize(limit), WithErrorHandler(errs.handle))
-		relServe(m, "/merged")
-		p := relPacket(t, srv)
+		serve(m, "/merged")
+		p := next(t, srv)
 		if len(p.Timers) != 1 || p.Timers[0].HitCount != 2000 {
 			t.Errorf("timers %v, want one of 2000 hits", p.Timers)
 		}
@@ -393,9 +233,9 @@ func TestFaultPacketTooLarge(t *testing.T) {
 	})
 
 	t.Run("trimmed", func(t *testing.T) {
-		srv := relServer(t)
-		var errs relErrLog
-		m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		srv := newServer(t)
+		var errs errLog
+		m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 			SetTag("kept", "request tags are always kept")
 			for range 50 {
 				Timer(Tags{"group": "same"}).Start().Stop()
@@ -405,10 +245,10 @@ func TestFaultPacketTooLarge(t *testing.T) {
 			}
 			io.WriteString(w, "ok")
 		}, srv.Addr(), WithMaxPacketSize(limit), WithErrorHandler(errs.handle))
-		if w := relServe(m, "/trimmed"); w.Code != 200 || w.Body.String() != "ok" {
+		if w := serve(m, "/trimmed"); w.Code != 200 || w.Body.String() != "ok" {
 			t.Fatalf("response %d %q", w.Code, w.Body)
 		}
-		p := relPacket(t, srv)
+		p := next(t, srv)
 		if len(p.Raw) > limit {
 			t.Fatalf("packet of %d bytes over the %d-byte limit", len(p.Raw), limit)
 		}
@@ -446,19 +286,19 @@ func TestFaultPacketTooLarge(t *testing.T) {
 	})
 
 	t.Run("dropped", func(t *testing.T) {
-		srv := relServer(t)
-		var errs relErrLog
-		m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		srv := newServer(t)
+		var errs errLog
+		m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/big" {
 				SetTag("huge", strings.Repeat("x", 2*limit))
 				Timer(Tags{"a": "b"}).Start().Stop()
 			}
 			io.WriteString(w, "ok")
 		}, srv.Addr(), WithMaxPacketSize(limit), WithErrorHandler(errs.handle))
-		if w := relServe(m, "/big"); w.Code != 200 || w.Body.String() != "ok" {
+		if w := serve(m, "/big"); w.Code != 200 || w.Body.String() != "ok" {
 			t.Fatalf("response %d %q", w.Code, w.Body)
 		}
-		relNoPacket(t, srv, m)
+		noMorePackets(t, srv, m)
 		var tl *PacketTooLargeError
 		all := errs.all()
 		if len(all) != 1 || !errors.As(all[0], &tl) {
@@ -474,15 +314,15 @@ func TestFaultPacketTooLarge(t *testing.T) {
 	})
 
 	t.Run("default limit", func(t *testing.T) {
-		srv := relServer(t)
-		var errs relErrLog
-		m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		srv := newServer(t)
+		var errs errLog
+		m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/big" {
 				SetScriptName(strings.Repeat("/x", DefaultMaxPacketSize))
 			}
 		}, srv.Addr(), WithErrorHandler(errs.handle))
-		relServe(m, "/big")
-		relNoPacket(t, srv, m)
+		serve(m, "/big")
+		noMorePackets(t, srv, m)
 		var tl *PacketTooLargeError
 		if all := errs.all(); len(all) != 1 || !errors.As(all[0], &tl) || !tl.Dropped || tl.Limit != DefaultMaxPacketSize {
 			t.Errorf("errors %v", all)
@@ -492,20 +332,20 @@ func TestFaultPacketTooLarge(t *testing.T) {
 	t.Run("reporter limit", func(t *testing.T) {
 		// A shared Reporter with a lower limit than the Middleware's refuses
 		// the packet whole, counts and reports it.
-		srv := relServer(t)
-		var errs relErrLog
+		srv := newServer(t)
+		var errs errLog
 		r, err := NewReporter(srv.Addr(), WithMaxPacketSize(600), WithErrorHandler(errs.handle))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/big" {
 				SetTag("big", strings.Repeat("y", 800))
 			}
 		}, "", WithReporter(r))
-		relServe(m, "/big")
-		relNoPacket(t, srv, m)
+		serve(m, "/big")
+		noMorePackets(t, srv, m)
 		var se *SendError
 		if all := errs.all(); len(all) != 1 || !errors.As(all[0], &se) || !errors.Is(se, ErrTooLarge) || se.Limit != 600 || se.Size <= 800 {
 			t.Errorf("errors %v", all)
@@ -514,18 +354,6 @@ func TestFaultPacketTooLarge(t *testing.T) {
 			t.Errorf("stats %+v", s)
 		}
 	})
-}
-
-// relHTTPServer serves m over real HTTP on 127.0.0.1, with the server's
-// log of recovered panics discarded; closed at the end of the test.
-func relHTTPServer(t *testing.T, m http.Handler) *httptest.Server {
-	t.Helper()
-	ts := httptest.NewUnstartedServer(m)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	ts.Client().Timeout = relWait
-	return ts
 }
 
 // Handlers that do not return normally: each request still sends one
@@ -549,19 +377,19 @@ func TestFaultHandlerPanicsOverHTTP(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			srv := relServer(t)
-			m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+			srv := newServer(t)
+			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 				SetTag("case", c.name)
 				Timer(Tags{"step": "before"}).Start() // still running at the panic
 				c.fn(w)
 			}, srv.Addr())
-			ts := relHTTPServer(t, m)
+			ts := httpServer(t, m)
 			resp, err := ts.Client().Get(ts.URL + "/fault")
 			if err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
-			p := relPacket(t, srv)
+			p := next(t, srv)
 			if p.ScriptName != "/fault" || p.Tags.Get("case") != c.name || len(p.Timers) != 1 ||
 				p.Timers[0].Tags.Get("step") != "before" || p.Timers[0].HitCount != 1 {
 				t.Errorf("script %q tags %v timers %v", p.ScriptName, p.Tags, p.Timers)
@@ -598,8 +426,8 @@ func TestFaultHijackedConnection(t *testing.T) {
 	}
 	for name, hijack := range hijackers {
 		t.Run(name, func(t *testing.T) {
-			srv := relServer(t)
-			m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+			srv := newServer(t)
+			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 				tm := Timer(Tags{"step": "hijack"}).Start()
 				conn, rw, err := hijack(w)
 				if err != nil {
@@ -611,7 +439,7 @@ func TestFaultHijackedConnection(t *testing.T) {
 				rw.Flush()
 				tm.Stop()
 			}, srv.Addr())
-			ts := relHTTPServer(t, m)
+			ts := httpServer(t, m)
 			resp, err := ts.Client().Get(ts.URL + "/ws")
 			if err != nil {
 				t.Fatal(err)
@@ -621,7 +449,7 @@ func TestFaultHijackedConnection(t *testing.T) {
 			if string(body) != "hijacked" {
 				t.Errorf("body %q", body)
 			}
-			p := relPacket(t, srv)
+			p := next(t, srv)
 			if p.ScriptName != "/ws" || len(p.Timers) != 1 || p.Timers[0].Tags.Get("step") != "hijack" {
 				t.Errorf("script %q timers %v", p.ScriptName, p.Timers)
 			}
@@ -637,9 +465,9 @@ func TestFaultHijackedConnection(t *testing.T) {
 // http.Flusher interface and through http.ResponseController (which also
 // reaches the deadlines through Unwrap); the packet counts every byte.
 func TestFaultStreamingFlush(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	step := make(chan struct{}, 2)
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		tm := Timer(Tags{"step": "stream"}).Start()
 		defer tm.Stop()
 		rc := http.NewResponseController(w)
@@ -653,7 +481,7 @@ func TestFaultStreamingFlush(t *testing.T) {
 			select {
 			case <-step:
 				return true
-			case <-time.After(relWait):
+			case <-time.After(wait):
 				t.Errorf("the client never saw %s", what)
 				return false
 			}
@@ -672,7 +500,7 @@ func TestFaultStreamingFlush(t *testing.T) {
 		}
 		io.WriteString(w, "end")
 	}, srv.Addr())
-	ts := relHTTPServer(t, m)
+	ts := httpServer(t, m)
 	resp, err := ts.Client().Get(ts.URL + "/stream")
 	if err != nil {
 		t.Fatal(err)
@@ -689,7 +517,7 @@ func TestFaultStreamingFlush(t *testing.T) {
 	if rest, _ := io.ReadAll(br); string(rest) != "end" {
 		t.Errorf("rest %q", rest)
 	}
-	p := relPacket(t, srv)
+	p := next(t, srv)
 	if p.Status != 200 || p.DocumentSize != 13 || len(p.Timers) != 1 || p.Timers[0].Tags.Get("step") != "stream" {
 		t.Errorf("status %d size %d timers %v", p.Status, p.DocumentSize, p.Timers)
 	}
@@ -703,11 +531,11 @@ func TestFaultStreamingFlush(t *testing.T) {
 // requests: every use is ignored and counted, exactly once, never a race,
 // a panic or a timer in another request's packet.
 func TestFaultLateUsesAcrossReusedCollectors(t *testing.T) {
-	srv := relServer(t)
-	var errs relErrLog
+	srv := newServer(t)
+	var errs errLog
 	var lateOps atomic.Int64
 	var late sync.WaitGroup
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
 		kept := Timer(Tags{"req": id}).Start() // running at the end: sent with its request
 		h := Current()
@@ -766,13 +594,13 @@ func TestFaultLateUsesAcrossReusedCollectors(t *testing.T) {
 	late.Wait()
 
 	const n = workers * each
-	ps, err := srv.Wait(n, relWait)
+	ps, err := srv.Wait(n, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
 	for _, p := range ps {
-		relCheck(t, p)
+		checkPacket(t, p)
 		if p.ScriptName != "/r" || p.Status != 200 || len(p.Tags) != 0 {
 			t.Errorf("script %q status %d tags %v", p.ScriptName, p.Status, p.Tags)
 		}
@@ -797,7 +625,7 @@ func TestFaultLateUsesAcrossReusedCollectors(t *testing.T) {
 	if len(seen) != n {
 		t.Errorf("%d distinct requests, want %d", len(seen), n)
 	}
-	if s := m.Stats(); s.Requests != n || s.Packets != n || s.LateTimers != uint64(lateOps.Load()) || s.TimerMisuse != 0 {
+	if s := m.Stats(); s.Requests != n || s.Packets != n || s.LateUses != uint64(lateOps.Load()) || s.TimerMisuse != 0 {
 		t.Errorf("stats %+v; %d late uses made", s, lateOps.Load())
 	}
 	if got := errs.count(func(err error) bool { return errors.Is(err, ErrLate) }); int64(got) != lateOps.Load() {
@@ -815,7 +643,7 @@ func TestFaultCloseDuringTraffic(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	srv := pinbatest.NewServer()
 	defer srv.Close()
-	var errs relErrLog
+	var errs errLog
 	var handled, flushes atomic.Int64
 	m, err := NewMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := handled.Add(1)
@@ -832,7 +660,7 @@ func TestFaultCloseDuringTraffic(t *testing.T) {
 	}
 	ts := httptest.NewServer(m)
 	client := ts.Client()
-	client.Timeout = relWait
+	client.Timeout = wait
 
 	stop := make(chan struct{})
 	var done atomic.Int64
@@ -856,7 +684,7 @@ func TestFaultCloseDuringTraffic(t *testing.T) {
 					if resp.StatusCode != 200 || string(body) != "ok" {
 						t.Errorf("response %d %q", resp.StatusCode, body)
 					}
-				} else if w := relServe(m, "/direct"); w.Code != 200 || w.Body.String() != "ok" {
+				} else if w := serve(m, "/direct"); w.Code != 200 || w.Body.String() != "ok" {
 					t.Errorf("response %d %q", w.Code, w.Body)
 				}
 				done.Add(1)
@@ -873,7 +701,7 @@ func TestFaultCloseDuringTraffic(t *testing.T) {
 		if err != nil {
 			t.Errorf("Close: %v", err)
 		}
-	case <-time.After(relWait):
+	case <-time.After(wait):
 		t.Fatal("Close blocked during traffic")
 	}
 	atClose := done.Load()
@@ -889,39 +717,34 @@ func TestFaultCloseDuringTraffic(t *testing.T) {
 
 	s := m.Stats()
 	want := uint64(handled.Load() + flushes.Load())
-	if s.Requests != uint64(handled.Load()) || s.Packets != want || !relAccounted(s) || s.SendErrors == 0 {
+	if s.Requests != uint64(handled.Load()) || s.Packets != want || !accounted(s) || s.SendErrors == 0 {
 		t.Errorf("stats %+v; %d requests and %d flushes handled", s, handled.Load(), flushes.Load())
 	}
-	if !relEventually(func() bool { return uint64(srv.Received()) == s.Sent }) {
+	if !eventually(func() bool { return uint64(srv.Received()) == s.Sent }) {
 		t.Errorf("%d packets received, %d sent", srv.Received(), s.Sent)
 	}
 	for _, p := range srv.Take() {
-		relCheck(t, p)
+		checkPacket(t, p)
 	}
 	if n := registrySize(); n != 0 {
 		t.Errorf("registry holds %d goroutines", n)
 	}
 }
 
-// relCycle is a fmt.Stringer that is part of a cycle: its String method is
+// cycleStringer is a fmt.Stringer that is part of a cycle: its String method is
 // called, the cycle is never walked.
-type relCycle struct {
-	next *relCycle
+type cycleStringer struct {
+	next *cycleStringer
 	name string
 }
 
-func (c *relCycle) String() string { return c.name + "->" + c.next.name }
+func (c *cycleStringer) String() string { return c.name + "->" + c.next.name }
 
-// relPanicStringer's String method panics.
-type relPanicStringer struct{}
-
-func (relPanicStringer) String() string { panic("stringer boom") }
-
-// relReenter is a fmt.Stringer that uses the request it is a tag of (a
+// reenteringStringer is a fmt.Stringer that uses the request it is a tag of (a
 // handle it keeps, and the proxy) while the packet is being built.
-type relReenter struct{ h Collector }
+type reenteringStringer struct{ h Collector }
 
-func (r relReenter) String() string {
+func (r reenteringStringer) String() string {
 	r.h.SetTag("from-stringer", "x")
 	r.h.Timer(Tags{"from": "stringer"}).Start().Stop()
 	Timer(Tags{"from": "stringer-proxy"}).Start().Stop()
@@ -929,8 +752,8 @@ func (r relReenter) String() string {
 	return "reentered"
 }
 
-// relBadTags returns one tag of every kind of value that cannot be a tag.
-func relBadTags() Tags {
+// unusableTags returns one tag of every kind of value that cannot be a tag.
+func unusableTags() Tags {
 	cycSlice := []any{"x", nil}
 	cycSlice[1] = cycSlice
 	cycMap := map[string]any{"k": "v"}
@@ -956,7 +779,7 @@ func relBadTags() Tags {
 		"cycle-map":  cycMap,
 		"cycle-ptr":  cycPtr,
 		"cycle-fn":   cycFn,
-		"str-panics": relPanicStringer{},
+		"str-panics": tagPanicStringer{},
 		"fn-panics":  func() string { panic("callable boom") },
 	}
 }
@@ -966,18 +789,18 @@ func relBadTags() Tags {
 // the packet is built, NaN and infinities): the request is unharmed, each
 // bad tag is dropped, counted and reported by name, the rest is sent.
 func TestBadTagValues(t *testing.T) {
-	srv := relServer(t)
-	var errs relErrLog
-	cyc := &relCycle{name: "a"}
-	cyc.next = &relCycle{name: "b", next: cyc}
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
-		good := Tags{"ok": "1", "cycle-str": cyc, "reenter": relReenter{Current()}, "nan": math.NaN(), "inf": math.Inf(-1)}
-		tags := relBadTags()
+	srv := newServer(t)
+	var errs errLog
+	cyc := &cycleStringer{name: "a"}
+	cyc.next = &cycleStringer{name: "b", next: cyc}
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		good := Tags{"ok": "1", "cycle-str": cyc, "reenter": reenteringStringer{Current()}, "nan": math.NaN(), "inf": math.Inf(-1)}
+		tags := unusableTags()
 		for k, v := range good {
 			tags[k] = v
 			SetTag(k, v)
 		}
-		for k, v := range relBadTags() {
+		for k, v := range unusableTags() {
 			SetTag(k, v)
 		}
 		Timer(tags).Start().Stop()
@@ -989,16 +812,16 @@ func TestBadTagValues(t *testing.T) {
 		io.WriteString(w, "ok")
 	}, srv.Addr(), WithErrorHandler(errs.handle))
 
-	nBad := len(relBadTags())
+	nBad := len(unusableTags())
 	for _, path := range []string{"/end", "/flush"} {
 		errs.reset()
 		before := m.Stats()
 		done := make(chan *httptest.ResponseRecorder)
-		go func() { done <- relServe(m, path) }()
+		go func() { done <- serve(m, path) }()
 		var w *httptest.ResponseRecorder
 		select {
 		case w = <-done:
-		case <-time.After(relWait):
+		case <-time.After(wait):
 			t.Fatalf("%s: the request hangs", path)
 		}
 		if w.Code != 200 || w.Body.String() != "ok" {
@@ -1008,12 +831,12 @@ func TestBadTagValues(t *testing.T) {
 		if path == "/flush" {
 			packets = 2
 		}
-		ps, err := srv.Wait(packets, relWait)
+		ps, err := srv.Wait(packets, wait)
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := ps[0]
-		relCheck(t, p)
+		checkPacket(t, p)
 		want := "[{cycle-str a->b} {inf -Inf} {nan NaN} {ok 1} {reenter reentered}]"
 		if len(p.Timers) < 1 || fmt.Sprint(p.Timers[0].Tags) != want {
 			t.Errorf("%s: timers %v, want the first with tags %s", path, p.Timers, want)
@@ -1023,7 +846,7 @@ func TestBadTagValues(t *testing.T) {
 			t.Errorf("%s: request tags %s, want %s", path, gotReq, want)
 		}
 		for _, p := range ps[1:] {
-			relCheck(t, p)
+			checkPacket(t, p)
 		}
 		// Each bad tag is dropped once as a timer tag and once as a request
 		// tag, in each packet built.
@@ -1034,7 +857,7 @@ func TestBadTagValues(t *testing.T) {
 				names[te.Name]++
 			}
 		}
-		for k := range relBadTags() {
+		for k := range unusableTags() {
 			if names[k] < 2 {
 				t.Errorf("%s: tag %q reported %d times, want at least 2", path, k, names[k])
 			}
@@ -1052,12 +875,12 @@ func TestBadTagValues(t *testing.T) {
 // Very long names and values: never cut on the wire; what fits is sent
 // whole, what does not is trimmed or dropped, counted and reported.
 func TestBadLongStrings(t *testing.T) {
-	srv := relServer(t)
-	var errs relErrLog
+	srv := newServer(t)
+	var errs errLog
 	long := strings.Repeat("n", 100_000)
 	huge := strings.Repeat("v", 1<<20)
 	fits := strings.Repeat("/long", 12_000) // 60,000 bytes
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/fits":
 			SetScriptName(fits)
@@ -1073,14 +896,14 @@ func TestBadLongStrings(t *testing.T) {
 		io.WriteString(w, "ok")
 	}, srv.Addr(), WithErrorHandler(errs.handle))
 
-	relServe(m, "/fits")
-	p := relPacket(t, srv)
+	serve(m, "/fits")
+	p := next(t, srv)
 	if p.ScriptName != fits || len(p.Timers) != 1 || p.Timers[0].Tags.Get("name") != strings.Repeat("t", 1000) {
 		t.Errorf("long strings that fit were changed: script of %d bytes, timers %d", len(p.ScriptName), len(p.Timers))
 	}
 
-	relServe(m, "/timer")
-	p = relPacket(t, srv)
+	serve(m, "/timer")
+	p = next(t, srv)
 	if len(p.Timers) != 1 || p.Timers[0].Tags.Get("short") != "kept" {
 		t.Errorf("timers %v, want only the short one", p.Timers)
 	}
@@ -1091,10 +914,10 @@ func TestBadLongStrings(t *testing.T) {
 
 	for _, path := range []string{"/request-tag", "/hostname"} {
 		errs.reset()
-		if w := relServe(m, path); w.Code != 200 || w.Body.String() != "ok" {
+		if w := serve(m, path); w.Code != 200 || w.Body.String() != "ok" {
 			t.Errorf("%s: response %d %q", path, w.Code, w.Body)
 		}
-		relNoPacket(t, srv, m)
+		noMorePackets(t, srv, m)
 		if all := errs.all(); len(all) != 1 || !errors.As(all[0], &tl) || !tl.Dropped {
 			t.Errorf("%s: errors %v", path, all)
 		}
@@ -1106,12 +929,12 @@ func TestBadLongStrings(t *testing.T) {
 
 // Invalid UTF-8 and NUL bytes in every string: sent byte for byte.
 func TestBadInvalidUTF8(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	bad := "\xff\xfe\xc3(\x00end"
 	if utf8.ValidString(bad) {
 		t.Fatal("the test string is valid UTF-8")
 	}
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		SetHostname("h" + bad)
 		SetServerName("s" + bad)
 		SetScriptName("/" + bad)
@@ -1119,8 +942,8 @@ func TestBadInvalidUTF8(t *testing.T) {
 		SetTag("n"+bad, "v"+bad)
 		Timer(Tags{"t" + bad: []byte("b" + bad)}).Start().Stop()
 	}, srv.Addr())
-	relServe(m, "/")
-	p := relPacket(t, srv)
+	serve(m, "/")
+	p := next(t, srv)
 	if p.Hostname != "h"+bad || p.ServerName != "s"+bad || p.ScriptName != "/"+bad || p.Schema != bad {
 		t.Errorf("header strings changed: %q %q %q %q", p.Hostname, p.ServerName, p.ScriptName, p.Schema)
 	}
@@ -1135,16 +958,16 @@ func TestBadInvalidUTF8(t *testing.T) {
 // Empty names: a tag with an empty name, or an empty key in a map, is
 // dropped and reported; a timer left with no tag is not sent.
 func TestBadEmptyNames(t *testing.T) {
-	srv := relServer(t)
-	var errs relErrLog
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t)
+	var errs errLog
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		Timer(Tags{"": "only"}).Start().Stop()
 		Timer(Tags{"": "x", "ok": "1", "m": map[string]any{"": 1, "k": 2}}).Start().Stop()
 		SetTag("", "empty")
 		SetTag("req", "ok")
 	}, srv.Addr(), WithTags(Tags{"": "configured"}), WithErrorHandler(errs.handle))
-	relServe(m, "/")
-	p := relPacket(t, srv)
+	serve(m, "/")
+	p := next(t, srv)
 	if len(p.Timers) != 1 || fmt.Sprint(p.Timers[0].Tags) != "[{m.k 2} {ok 1}]" {
 		t.Errorf("timers %v", p.Timers)
 	}
@@ -1170,11 +993,11 @@ func TestBadEmptyNames(t *testing.T) {
 // it unchanged; a typed nil HandlerFunc panics in the request, as without
 // monitoring, and the request is still sent.
 func TestBadNilHandler(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	if m, err := NewMiddleware(nil, srv.Addr()); err == nil || m != nil || !strings.Contains(err.Error(), "nil handler") {
 		t.Errorf("NewMiddleware(nil): %v, %v", m, err)
 	}
-	var errs relErrLog
+	var errs errLog
 	if h := Monitor(srv.Addr(), WithErrorHandler(errs.handle))(nil); h != nil {
 		t.Errorf("Monitor(...)(nil) = %v", h)
 	}
@@ -1192,24 +1015,14 @@ func TestBadNilHandler(t *testing.T) {
 				t.Error("a nil HandlerFunc did not panic")
 			}
 		}()
-		relServe(m, "/nil")
+		serve(m, "/nil")
 	}()
-	if p := relPacket(t, srv); p.Status != 500 || p.ScriptName != "/nil" {
+	if p := next(t, srv); p.Status != 500 || p.ScriptName != "/nil" {
 		t.Errorf("status %d script %q", p.Status, p.ScriptName)
 	}
 	if n := registrySize(); n != 0 {
 		t.Errorf("registry holds %d goroutines", n)
 	}
-}
-
-// relNop is a handler that can be compared.
-type relNop struct{}
-
-func (*relNop) ServeHTTP(http.ResponseWriter, *http.Request) {}
-
-// relResolver resolves every name to 127.0.0.1, so no test looks a name up.
-func relResolver(ctx context.Context, host string) ([]netip.Addr, error) {
-	return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 }
 
 // Bad server strings, each entry form: every constructor refuses them with
@@ -1247,9 +1060,9 @@ func TestBadServerStrings(t *testing.T) {
 		"a1,a2,a3,a4,a5,a6,a7,a8,a9":      "a9",
 		"127.0.0.1, bad!":                 "bad!",
 	}
-	h := &relNop{}
+	h := &nopHandler{}
 	for servers, want := range bad {
-		opts := []Option{WithResolver(relResolver)}
+		opts := []Option{WithResolver(loopbackResolver)}
 		check := func(what string, err error) {
 			t.Helper()
 			if err == nil || !strings.Contains(err.Error(), want) {
@@ -1274,7 +1087,7 @@ func TestBadServerStrings(t *testing.T) {
 		} else {
 			check("NewScriptMonitor", err)
 		}
-		var errs relErrLog
+		var errs errLog
 		if got := Monitor(servers, append(opts, WithErrorHandler(errs.handle))...)(h); got != h {
 			t.Errorf("Monitor(%q) wrapped the handler", servers)
 		}
@@ -1289,7 +1102,7 @@ func TestBadServerStrings(t *testing.T) {
 	good := []string{"127.0.0.1", "127.0.0.1:1", "[::1]", "[::1]:65535", "::1", "pinba.test", "pinba.test:30002",
 		"[127.0.0.1]:30002", "a.test,b.test c.test\td.test", "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8"}
 	for _, servers := range good {
-		r, err := NewReporter(servers, WithResolver(relResolver))
+		r, err := NewReporter(servers, WithResolver(loopbackResolver))
 		if err != nil {
 			t.Errorf("NewReporter(%q): %v", servers, err)
 			continue
@@ -1315,7 +1128,7 @@ func TestBadOptions(t *testing.T) {
 		"WithReporter(nil)":     WithReporter(nil),
 		"WithResolver(nil)":     WithResolver(nil),
 	}
-	h := &relNop{}
+	h := &nopHandler{}
 	for want, opt := range bad {
 		if _, err := NewReporter("127.0.0.1", opt); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("NewReporter with %s: %v", want, err)
@@ -1351,8 +1164,8 @@ func TestBadOptions(t *testing.T) {
 // Negative and huge numbers (Python pynba hung on a negative number): the
 // request completes and the packet is valid, negatives sent as 0.
 func TestBadNegativeAndHugeNumbers(t *testing.T) {
-	srv := relServer(t)
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t)
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		AddTimer(Tags{"t": "neg"}, -time.Second)
 		AddTimer(Tags{"t": "min"}, math.MinInt64)
 		AddTimer(Tags{"t": "max"}, math.MaxInt64)
@@ -1364,13 +1177,13 @@ func TestBadNegativeAndHugeNumbers(t *testing.T) {
 		SetMemoryFootprint(math.MaxUint32)
 	}, srv.Addr())
 	done := make(chan struct{})
-	go func() { defer close(done); relServe(m, "/") }()
+	go func() { defer close(done); serve(m, "/") }()
 	select {
 	case <-done:
-	case <-time.After(relWait):
+	case <-time.After(wait):
 		t.Fatal("the request hangs on negative numbers")
 	}
-	p := relPacket(t, srv)
+	p := next(t, srv)
 	want := map[string]float32{"neg": 0, "min": 0, "max": float32(time.Duration(math.MaxInt64).Seconds()), "zero": 0}
 	if len(p.Timers) != 4 {
 		t.Fatalf("timers %v", p.Timers)
@@ -1393,14 +1206,14 @@ func TestBadNegativeAndHugeNumbers(t *testing.T) {
 // timer added to and then run) must saturate, not wrap to a negative sum
 // that is then sent as 0.
 func TestBugDurationSumOverflows(t *testing.T) {
-	srv := relServer(t)
-	m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t)
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 		AddTimer(Tags{"t": "merged"}, math.MaxInt64)
 		AddTimer(Tags{"t": "merged"}, math.MaxInt64)
 		AddTimer(Tags{"t": "restarted"}, math.MaxInt64).Start().Stop()
 	}, srv.Addr())
-	relServe(m, "/")
-	p := relPacket(t, srv)
+	serve(m, "/")
+	p := next(t, srv)
 	huge := float32(time.Duration(math.MaxInt64).Seconds())
 	if len(p.Timers) != 2 {
 		t.Fatalf("timers %v", p.Timers)
@@ -1423,9 +1236,9 @@ func TestBugUserCallbackPanics(t *testing.T) {
 	}
 	for name, opt := range cases {
 		t.Run(name, func(t *testing.T) {
-			srv := relServer(t)
-			var errs relErrLog
-			m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+			srv := newServer(t)
+			var errs errLog
+			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, "ok")
 			}, srv.Addr(), opt, WithErrorHandler(errs.handle))
 			var w *httptest.ResponseRecorder
@@ -1435,13 +1248,13 @@ func TestBugUserCallbackPanics(t *testing.T) {
 						t.Errorf("the request panicked: %v", v)
 					}
 				}()
-				w = relServe(m, "/path")
+				w = serve(m, "/path")
 			}()
 			if w == nil || w.Code != 200 || w.Body.String() != "ok" {
 				t.Fatalf("response %v", w)
 			}
 			if name == "WithScriptName" {
-				p := relPacket(t, srv)
+				p := next(t, srv)
 				if p.ScriptName != "/path" {
 					t.Errorf("script %q, want the path", p.ScriptName)
 				}
@@ -1461,7 +1274,7 @@ func TestBugUserCallbackPanics(t *testing.T) {
 // slot's collector pointer (before taking the lock) races with newTimer
 // rewriting the whole slot.
 func TestBugStaleTimerRefRacesWithSlotReuse(t *testing.T) {
-	srv := relServer(t)
+	srv := newServer(t)
 	sm, err := NewScriptMonitor(srv.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -1491,12 +1304,12 @@ func TestBugStaleTimerRefRacesWithSlotReuse(t *testing.T) {
 	if err := sm.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s := sm.Stats(); s.LateTimers != 20*n {
-		t.Errorf("LateTimers %d, want %d", s.LateTimers, 20*n)
+	if s := sm.Stats(); s.LateUses != 20*n {
+		t.Errorf("LateUses %d, want %d", s.LateUses, 20*n)
 	}
 	// 21 packets: the first Send, the 20 of the loop; Close has nothing
 	// left to send.
-	ps, err := srv.Wait(21, relWait)
+	ps, err := srv.Wait(21, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1504,7 +1317,7 @@ func TestBugStaleTimerRefRacesWithSlotReuse(t *testing.T) {
 		t.Errorf("first packet: timers %v", ps[0].Timers)
 	}
 	for _, p := range ps[1:] {
-		relCheck(t, p)
+		checkPacket(t, p)
 		if len(p.Timers) != 0 {
 			t.Errorf("timers %v in a later packet", p.Timers)
 		}
@@ -1516,10 +1329,10 @@ func TestBugStaleTimerRefRacesWithSlotReuse(t *testing.T) {
 // is none)"); it logs instead, because it looks for the handler by building
 // the whole configuration, which the bad option makes fail.
 func TestBugMonitorBadOptionSkipsErrorHandler(t *testing.T) {
-	var errs relErrLog
+	var errs errLog
 	log.SetOutput(io.Discard)
 	defer log.SetOutput(os.Stderr)
-	h := &relNop{}
+	h := &nopHandler{}
 	if got := Monitor("127.0.0.1", WithErrorHandler(errs.handle), WithMaxPacketSize(1))(h); got != h {
 		t.Error("Monitor with a bad option wrapped the handler")
 	}
@@ -1528,9 +1341,9 @@ func TestBugMonitorBadOptionSkipsErrorHandler(t *testing.T) {
 	}
 }
 
-// relFlushTag is a tag callable that flushes the request it belongs to:
+// flushingTag is a tag callable that flushes the request it belongs to:
 // it runs while that request's packet is being built.
-func relFlushTag(h Collector) func() string {
+func flushingTag(h Collector) func() string {
 	return func() string {
 		h.Flush()
 		Flush()
@@ -1544,11 +1357,11 @@ func relFlushTag(h Collector) func() string {
 func TestBugTagCallableFlushesItsRequest(t *testing.T) {
 	for _, path := range []string{"/end", "/flush"} {
 		t.Run(path, func(t *testing.T) {
-			srv := relServer(t)
+			srv := newServer(t)
 			var gid atomic.Int64
-			m := relMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
 				gid.Store(curGoid())
-				SetTag("reentrant", relFlushTag(Current()))
+				SetTag("reentrant", flushingTag(Current()))
 				Timer(Tags{"a": "b"}).Start().Stop()
 				if r.URL.Path == "/flush" {
 					Flush()
@@ -1557,17 +1370,17 @@ func TestBugTagCallableFlushesItsRequest(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				relServe(m, path)
+				serve(m, path)
 			}()
 			select {
 			case <-done:
-			case <-time.After(relWait):
+			case <-time.After(wait):
 				// The request's goroutine is blocked for good; remove its
 				// binding so that later tests do not see it.
 				unbind(gid.Load(), binding{})
 				t.Fatalf("the request hangs: a tag callable called Flush while its packet was built (the goroutine stays blocked)")
 			}
-			p := relPacket(t, srv)
+			p := next(t, srv)
 			if p.Tags.Get("reentrant") != "flushed" {
 				t.Errorf("request tags %v", p.Tags)
 			}
