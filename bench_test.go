@@ -1,7 +1,7 @@
 package pynba
 
-// The benchmarks of issue 5, each beside the baseline it is judged against,
-// in the same run: bench/run.sh runs them with -count and writes the medians
+// The cost benchmarks, each beside the baseline it is judged against, in
+// the same run: bench/run.sh runs them with -count and writes the medians
 // and ratios into BENCHMARKS.md. Sub-benchmark names end in /impl=X so that
 // benchstat -col /impl puts a measure and its baseline side by side.
 //
@@ -198,8 +198,11 @@ func rawSender(tb testing.TB) *net.UDPConn {
 // one raw write of a datagram of the same size to the same receiver
 // (impl=udp). Monitor's added cost is monitor minus bare.
 //
-// impl=floor is the system calls a request cannot do without, one after
-// the other: the two readings of the CPU time and the write. Writes apart
+// impl=floor is the system calls a request of the process-delta model
+// (impl=delta, WithCPU(CPUProcessDelta)) cannot do without, one after the
+// other: the two readings of the CPU time and the write; under the fair
+// share (impl=monitor) a request reads the CPU time at most once a
+// millisecond, so its floor is the write alone. Writes apart
 // cost more than writes back to back (the receiver has gone to sleep and
 // must be woken), so the floor is more than their sum measured alone.
 // impl=async is impl=monitor with WithAsync: the request queues its packet
@@ -262,6 +265,16 @@ func benchMonitor(b *testing.B, sets []Tags) {
 	})
 	b.Run("impl=async", func(b *testing.B) {
 		benchAsync(b, h, sink, size)
+	})
+	b.Run("impl=delta", func(b *testing.B) {
+		m := benchMiddleware(b, h, sink, WithCPU(CPUProcessDelta))
+		w := &benchWriter{h: http.Header{}}
+		warmUp(m)
+		b.ReportAllocs()
+		for b.Loop() {
+			m.ServeHTTP(w, benchRequest)
+		}
+		b.ReportMetric(float64(size), "datagram-B")
 	})
 }
 
@@ -412,7 +425,7 @@ func inRequest(b *testing.B, fn func(tick func())) {
 	sink := newSink(b)
 	m := benchMiddleware(b, http.HandlerFunc(trivial), sink)
 	c := m.core.get()
-	c.begin()
+	c.begin(request{})
 	gid := curGoid()
 	prev := bind(gid, binding{c, c.epoch})
 	i := 0
@@ -420,7 +433,7 @@ func inRequest(b *testing.B, fn func(tick func())) {
 		i++
 		if i&1023 == 0 {
 			c.end()
-			c.begin()
+			c.begin(request{})
 			bind(gid, binding{c, c.epoch})
 		}
 	}
@@ -528,7 +541,7 @@ func BenchmarkLookupParallel(b *testing.B) {
 	b.Run("impl=registry", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			c := m.core.get()
-			c.begin()
+			c.begin(request{})
 			gid := curGoid()
 			prev := bind(gid, binding{c, c.epoch})
 			var n int
@@ -551,7 +564,7 @@ func encodeCollector(b *testing.B, n int) *collector {
 	sink := newSink(b)
 	m := benchMiddleware(b, http.HandlerFunc(trivial), sink)
 	c := newCollector(m.core)
-	c.begin()
+	c.begin(request{})
 	c.hostname, c.serverName, c.scriptName, c.schema = "web-01", "shop.example.com", "/cart/42", "http"
 	for i, tags := range benchTagSets(n) {
 		t := c.newTimer(tags)
@@ -607,6 +620,153 @@ func BenchmarkEncode(b *testing.B) {
 					c.build()
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkMonitorScaling serves requests with one timer (sync Monitor)
+// from 1 and 2 goroutines (GOMAXPROCS unchanged): ns/op is the wall time
+// per request, so 1's ns/op over 2's is the speed-up. impl=udp writes the
+// same datagram from a socket per goroutine, impl=udp-shared from one
+// socket for all.
+func BenchmarkMonitorScaling(b *testing.B) {
+	sink := newSink(b)
+	h := timersHandler(benchTagSets(1))
+	size := packetSize(b, benchMiddleware(b, h, sink), sink)
+	for _, g := range []int{1, 2} {
+		b.Run(fmt.Sprintf("goroutines=%d/impl=monitor", g), func(b *testing.B) {
+			m := benchMiddleware(b, h, sink)
+			warmUp(m)
+			b.ReportAllocs()
+			runSplit(b, g, func() func() {
+				w := &benchWriter{h: http.Header{}}
+				return func() { m.ServeHTTP(w, benchRequest) }
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=udp", g), func(b *testing.B) {
+			var conns []*net.UDPConn
+			for range g {
+				conns = append(conns, rawSender(b))
+			}
+			var k atomic.Int32
+			pkt := make([]byte, size)
+			runSplit(b, g, func() func() {
+				conn := conns[k.Add(1)-1]
+				return func() { conn.WriteToUDPAddrPort(pkt, sink.addr) }
+			})
+		})
+		b.Run(fmt.Sprintf("goroutines=%d/impl=udp-shared", g), func(b *testing.B) {
+			conn := rawSender(b)
+			pkt := make([]byte, size)
+			runSplit(b, g, func() func() {
+				return func() { conn.WriteToUDPAddrPort(pkt, sink.addr) }
+			})
+		})
+	}
+}
+
+// runSplit runs b.N calls of the function mk returns, split among g
+// goroutines (each calls mk once).
+func runSplit(b *testing.B, g int, mk func() func()) {
+	var next atomic.Int64
+	fns := make([]func(), g)
+	for i := range fns {
+		fns[i] = mk()
+	}
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for _, fn := range fns {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				fn()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkAsyncThroughput serves requests with one timer through an
+// async Middleware from GOMAXPROCS goroutines as fast as they go, and
+// reports the datagrams the sink received per second (delivered/s) and
+// the share of packets dropped (dropped/op); impl=udp writes the same
+// datagram from a socket per goroutine, the most the machine delivers.
+func BenchmarkAsyncThroughput(b *testing.B) {
+	sink := newSink(b)
+	h := timersHandler(benchTagSets(1))
+	size := packetSize(b, benchMiddleware(b, h, sink), sink)
+	b.Run("impl=udp", func(b *testing.B) {
+		before := sink.n.Load()
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			conn, err := net.ListenUDP("udp", nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer conn.Close()
+			pkt := make([]byte, size)
+			for pb.Next() {
+				conn.WriteToUDPAddrPort(pkt, sink.addr)
+			}
+		})
+		time.Sleep(5 * time.Millisecond) // the sink reads the last ones
+		b.ReportMetric(float64(sink.n.Load()-before)/time.Since(start).Seconds(), "delivered/s")
+	})
+	b.Run("impl=async", func(b *testing.B) {
+		m := benchMiddleware(b, h, sink, WithAsync(4096), WithErrorHandler(func(error) {}))
+		warmUp(m)
+		b.ReportAllocs()
+		before, dropped0 := sink.n.Load(), m.Stats().QueueDropped
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			w := &benchWriter{h: http.Header{}}
+			for pb.Next() {
+				m.ServeHTTP(w, benchRequest)
+			}
+		})
+		m.Close() // sends what is queued
+		time.Sleep(5 * time.Millisecond)
+		b.ReportMetric(float64(sink.n.Load()-before)/time.Since(start).Seconds(), "delivered/s")
+		b.ReportMetric(float64(m.Stats().QueueDropped-dropped0)/float64(b.N), "dropped/op")
+	})
+}
+
+// BenchmarkHTTP measures a whole request over HTTP: an httptest.Server and
+// a keep-alive client, the handler starting one timer. impl=bare is the
+// handler unwrapped; impl=monitor and impl=async wrapped with Monitor,
+// sync and async.
+func BenchmarkHTTP(b *testing.B) {
+	sink := newSink(b)
+	h := timersHandler(benchTagSets(1))
+	for _, c := range []struct {
+		impl string
+		wrap func(b *testing.B) http.Handler
+	}{
+		{"bare", func(b *testing.B) http.Handler { return http.HandlerFunc(trivial) }},
+		{"monitor", func(b *testing.B) http.Handler { return benchMiddleware(b, h, sink) }},
+		{"async", func(b *testing.B) http.Handler {
+			return benchMiddleware(b, h, sink, WithAsync(1024), WithErrorHandler(func(error) {}))
+		}},
+	} {
+		b.Run("impl="+c.impl, func(b *testing.B) {
+			srv := httptest.NewServer(c.wrap(b))
+			defer srv.Close()
+			client := srv.Client()
+			client.Transport.(*http.Transport).MaxIdleConnsPerHost = 1
+			defer client.CloseIdleConnections()
+			get := func() {
+				resp, err := client.Get(srv.URL + "/cart/42")
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			get()
+			b.ReportAllocs()
+			for b.Loop() {
+				get()
+			}
 		})
 	}
 }

@@ -1,10 +1,14 @@
 package pynba_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/pynba-go/pynba"
@@ -96,4 +100,90 @@ func ExampleFlatten() {
 	})
 	fmt.Println(pairs, err)
 	// Output: [{baz seq1} {baz seq2} {foo bar} {qux.deep.n 1} {qux.map1 val1}] <nil>
+}
+
+// FromContext gives code that passes contexts the same request as the
+// proxy: here a goroutine the handler starts with a plain go statement,
+// where the proxy finds no request.
+func ExampleFromContext() {
+	pinba := pinbatest.NewServer()
+	defer pinba.Close()
+	mw, _ := pynba.NewMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		done := make(chan struct{})
+		go func(ctx context.Context) {
+			defer close(done)
+			pynba.FromContext(ctx).Time(pynba.Tags{"group": "render"}, func() {})
+		}(r.Context())
+		<-done
+	}), pinba.Addr())
+	defer mw.Close()
+
+	mw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/page", nil))
+
+	p, _ := pinba.Next(time.Second)
+	fmt.Println(p.ScriptName, p.Timers[0].Tags)
+	// Output:
+	// /page [{group render}]
+}
+
+// Go starts a goroutine bound to the current request: the proxy works in
+// it, and its timers land in that request.
+func ExampleGo() {
+	pinba := pinbatest.NewServer()
+	defer pinba.Close()
+	mw, _ := pynba.NewMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var wg sync.WaitGroup
+		for _, shard := range []string{"a", "b"} {
+			wg.Add(1)
+			pynba.Go(func() {
+				defer wg.Done()
+				pynba.Timer(pynba.Tags{"group": "db", "shard": shard}).Start().Stop()
+			})
+		}
+		wg.Wait()
+	}), pinba.Addr())
+	defer mw.Close()
+
+	mw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/fan-out", nil))
+
+	p, _ := pinba.Next(time.Second)
+	shards := []string{}
+	for _, t := range p.Timers {
+		shards = append(shards, t.Tags.Get("shard"))
+	}
+	slices.Sort(shards)
+	fmt.Println(p.ScriptName, shards)
+	// Output:
+	// /fan-out [a b]
+}
+
+// By default a request is named by the http.ServeMux route it matched;
+// WithScriptName names it otherwise, here by the route's first path
+// segment.
+func ExampleWithScriptName() {
+	pinba := pinbatest.NewServer()
+	defer pinba.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/items/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	section := func(r *http.Request) string {
+		if r.Pattern == "" {
+			return "" // the default: pynba.NoRouteScriptName
+		}
+		return strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0]
+	}
+	mw, _ := pynba.NewMiddleware(mux, pinba.Addr(), pynba.WithScriptName(section))
+	defer mw.Close()
+
+	for _, path := range []string{"/api/items/1", "/api/items/2", "/wp-login.php"} {
+		mw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	}
+
+	ps, _ := pinba.Wait(3, time.Second)
+	for _, p := range ps {
+		fmt.Println(p.ScriptName, p.Status)
+	}
+	// Output:
+	// api 200
+	// api 200
+	// (no route) 404
 }

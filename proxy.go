@@ -92,7 +92,7 @@ func Flush() error { return Current().Flush() }
 // Go runs fn in a new goroutine bound to the current request, so the proxy
 // works in it. Outside a request it is a plain go statement. A goroutine
 // still running after its request ended finds its uses ignored (counted in
-// Stats.LateTimers), never landing in another request.
+// Stats.LateUses), never landing in another request.
 func Go(fn func()) { Current().Go(fn) }
 
 // Go runs fn in a new goroutine bound to h's request.

@@ -261,7 +261,7 @@ func (c *collector) reportError(err error) {
 }
 
 // ErrLate is reported (wrapped) when a Collector or TimerRef is used after
-// its request ended. Such uses are ignored and counted in Stats.LateTimers.
+// its request ended. Such uses are ignored and counted in Stats.LateUses.
 var ErrLate = errors.New("pynba: request already ended")
 
 // late counts and reports a use of a stale handle. Called without mu.
@@ -269,7 +269,7 @@ func (c *collector) late(what string) {
 	if c == nil || c.owner == nil {
 		return
 	}
-	c.owner.stats.lateTimers.Add(1)
+	c.owner.stats.lateUses.Add(1)
 	c.reportError(fmt.Errorf("%w: %s ignored", ErrLate, what))
 }
 

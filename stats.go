@@ -17,7 +17,7 @@ type Stats struct {
 	EncodeErrors  uint64 // packets that could not be encoded
 
 	TagErrors   uint64 // tags dropped: values that cannot be tags, panicking callables
-	LateTimers  uint64 // uses of a request or timer after the request had ended (ignored)
+	LateUses    uint64 // uses of a request or timer after the request had ended (ignored)
 	TimerMisuse uint64 // Start on a running timer, Stop on a stopped one (ignored)
 	Clamped     uint64 // values a setter had to clamp into the wire's range
 
@@ -37,7 +37,7 @@ type counters struct {
 	tooLarge        atomic.Uint64
 	encodeErrors    atomic.Uint64
 	tagErrors       atomic.Uint64
-	lateTimers      atomic.Uint64
+	lateUses        atomic.Uint64
 	timerMisuse     atomic.Uint64
 	clamped         atomic.Uint64
 	scriptOverflows atomic.Uint64
@@ -51,7 +51,7 @@ func (c *counters) addTo(s *Stats) {
 	s.TooLarge += c.tooLarge.Load()
 	s.EncodeErrors += c.encodeErrors.Load()
 	s.TagErrors += c.tagErrors.Load()
-	s.LateTimers += c.lateTimers.Load()
+	s.LateUses += c.lateUses.Load()
 	s.TimerMisuse += c.timerMisuse.Load()
 	s.Clamped += c.clamped.Load()
 	s.ScriptOverflows += c.scriptOverflows.Load()

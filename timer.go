@@ -34,7 +34,7 @@ type timerSlot struct {
 // is a small handle: copies refer to the same timer. Its methods are safe
 // for concurrent use. Once the timer's request has ended (or Flush has sent
 // it), the handle is stale: its methods do nothing, and the use is counted
-// in Stats.LateTimers and reported to the error handler.
+// in Stats.LateUses and reported to the error handler.
 //
 // A timer's elapsed time adds up over its Start/Stop cycles, and each Start
 // counts one hit. A timer still running when the request ends is stopped
