@@ -229,3 +229,18 @@ func within(t *testing.T, what string, fn func()) {
 		t.Fatalf("%s: does not return (deadlock)", what)
 	}
 }
+
+// fuzzBytes hands out fuzz bytes; past the end it gives zeros.
+type fuzzBytes struct{ b []byte }
+
+func (r *fuzzBytes) byte() byte {
+	if len(r.b) == 0 {
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+// fuzzChan is a tag value that cannot be a tag.
+var fuzzChan = make(chan int)
