@@ -18,7 +18,7 @@ type core struct {
 	ownReporter bool
 	hostname    string
 	pool        sync.Pool
-	stats       counters
+	stats       *counters // cfg.stats: one set for the core and its reporter
 	closeOnce   sync.Once
 	closeErr    error
 }
@@ -28,13 +28,18 @@ func newCore(servers string, opts []Option) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &core{cfg: cfg, reporter: cfg.reporter}
+	k := &core{cfg: cfg, reporter: cfg.reporter, stats: &cfg.stats}
 	if k.reporter == nil {
-		r, err := NewReporter(servers, opts...)
+		r, err := newReporter(servers, cfg)
 		if err != nil {
 			return nil, err
 		}
 		k.reporter, k.ownReporter = r, true
+	} else {
+		if len(cfg.reporterOnly) > 0 {
+			return nil, fmt.Errorf("pynba: %s does not apply alongside WithReporter: give it to NewReporter", strings.Join(cfg.reporterOnly, ", "))
+		}
+		cfg.maxPacketSize = min(cfg.maxPacketSize, k.reporter.cfg.maxPacketSize)
 	}
 	if cfg.hostnameSet {
 		k.hostname = cfg.hostname
@@ -69,8 +74,9 @@ func (k *core) close() error {
 func (k *core) statsSnapshot() Stats {
 	var s Stats
 	k.stats.addTo(&s)
-	s.CallbackPanics += k.cfg.callbackPanics.Load()
-	k.reporter.addStats(&s)
+	if !k.ownReporter {
+		k.reporter.addStats(&s)
+	}
 	return s
 }
 
@@ -102,32 +108,26 @@ func NewMiddleware(next http.Handler, servers string, opts ...Option) (*Middlewa
 //
 //	handler = pynba.Monitor("127.0.0.1:30002", pynba.WithPrefix("shop"))(handler)
 //
-// Every handler it wraps shares one reporter, which lives as long as the
-// process (use NewMiddleware for a Close). Monitor cannot return an error:
-// when the server string or an option is bad, it says so through the error
-// handler (or the standard logger when there is none) and returns handlers
-// unchanged, so the service runs unmonitored rather than not at all.
+// Every handler the returned function wraps shares one Reporter (its
+// sockets and, for server names, one DNS refresh goroutine), which lives as
+// long as the process: Monitor has no Close, so call it once per server
+// string, at start-up, and use NewMiddleware where a Close is needed (tests,
+// a handler replaced at run time).
+//
+// A configuration mistake is loud, as http.ServeMux's Handle is on a bad
+// pattern: Monitor panics, naming the bad entry or option, when the server
+// string is malformed or an option is out of range or does not apply, and
+// the function it returns panics on a nil handler. Names that do not
+// resolve and servers that do not answer are not mistakes: they are counted
+// and reported at run time.
 func Monitor(servers string, opts ...Option) func(http.Handler) http.Handler {
 	k, err := newCore(servers, opts)
 	if err != nil {
-		report := func(err error) { log.Print(err) }
-		// Each option on its own: a bad one must not hide the handler.
-		var scratch config
-		for _, o := range opts {
-			if o != nil {
-				_ = o.apply(&scratch)
-			}
-		}
-		if scratch.errorHandler != nil {
-			report = scratch.errorHandler
-		}
-		report(fmt.Errorf("pynba: Monitor: requests are not monitored: %w", err))
-		return func(next http.Handler) http.Handler { return next }
+		panic(fmt.Sprintf("pynba: Monitor(%q): %v", servers, err))
 	}
 	return func(next http.Handler) http.Handler {
 		if next == nil {
-			k.cfg.reportError(errors.New("pynba: Monitor: nil handler"))
-			return next
+			panic("pynba: Monitor: nil handler")
 		}
 		return &Middleware{core: k, next: next}
 	}

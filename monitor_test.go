@@ -1,13 +1,13 @@
 package pynba
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -142,41 +142,6 @@ func TestMonitorRoutePatternScriptName(t *testing.T) {
 	}
 }
 
-func TestMonitorSetters(t *testing.T) {
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		SetHostname("h2")
-		SetServerName("s2")
-		SetScriptName("/manual")
-		SetSchema("gopher")
-		SetRequestTime(1500 * time.Millisecond)
-		if d := Elapsed(); d < 0 || d > time.Second {
-			t.Errorf("Elapsed %v", d)
-		}
-	}), WithPrefix("pre"))
-	serve(m, "/auto")
-	p := next(t, srv)
-	if p.Hostname != "h2" || p.ServerName != "s2" || p.ScriptName != "pre/manual" || p.Schema != "gopher" || p.RequestTime != 1.5 {
-		t.Errorf("%q %q %q %q %v", p.Hostname, p.ServerName, p.ScriptName, p.Schema, p.RequestTime)
-	}
-}
-
-func TestMonitorSetEnabledFalseSendsNothing(t *testing.T) {
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/off" {
-			SetEnabled(false)
-		}
-	}))
-	serve(m, "/off")
-	serve(m, "/on")
-	p := next(t, srv)
-	if p.ScriptName != "/on" {
-		t.Errorf("first packet is %q, want /on", p.ScriptName)
-	}
-	if got := srv.Received(); got != 1 {
-		t.Errorf("received %d packets", got)
-	}
-}
-
 func TestMonitorFilter(t *testing.T) {
 	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/health" && Enabled() {
@@ -187,308 +152,6 @@ func TestMonitorFilter(t *testing.T) {
 	serve(m, "/page")
 	if p := next(t, srv); p.ScriptName != "/page" {
 		t.Errorf("got %q", p.ScriptName)
-	}
-}
-
-func TestTimersMergedAndOrdered(t *testing.T) {
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		db := Tags{"group": "db"}
-		for range 10000 {
-			Timer(db).Start().Stop()
-		}
-		AddTimer(Tags{"group": "cache"}, 250*time.Millisecond)
-		Timer(Tags{"group": "db"}).Start().Stop() // same set, another map: merged
-		Timer(Tags{"group": "never started"})
-		d := Timer(Tags{"group": "deleted"}).Start()
-		d.Delete()
-		Timer(Tags{"group": "running"}).Start() // stopped at the end and sent
-		Timer(Tags{}).Start().Stop()            // no tags: not sent
-	}))
-	serve(m, "/")
-	p := next(t, srv)
-	if len(p.Timers) != 3 {
-		t.Fatalf("timers: %v", p.Timers)
-	}
-	if g := p.Timers[0]; g.Tags.Get("group") != "db" || g.HitCount != 10001 {
-		t.Errorf("first timer %v, want db with 10001 hits", g)
-	}
-	if g := p.Timers[1]; g.Tags.Get("group") != "cache" || g.HitCount != 1 || g.Value != 0.25 {
-		t.Errorf("second timer %v", g)
-	}
-	if g := p.Timers[2]; g.Tags.Get("group") != "running" || g.HitCount != 1 {
-		t.Errorf("third timer %v", g)
-	}
-	if s := m.Stats(); s.TagErrors != 1 {
-		t.Errorf("TagErrors %d, want 1 for the timer with no tags", s.TagErrors)
-	}
-}
-
-func TestTimerAPI(t *testing.T) {
-	var errs []error
-	var mu sync.Mutex
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tm := Timer(Tags{"a": "b"})
-		if tm.Started() || tm.Detached() {
-			t.Error("new timer started or detached")
-		}
-		tm.Start()
-		tm.Start() // misuse
-		time.Sleep(time.Millisecond)
-		tm.Stop()
-		tm.Stop() // misuse
-		e1 := tm.Elapsed()
-		tm.Start()
-		time.Sleep(time.Millisecond)
-		tm.Stop()
-		if tm.Elapsed() <= e1 || tm.Hits() != 2 {
-			t.Errorf("elapsed %v then %v, hits %d", e1, tm.Elapsed(), tm.Hits())
-		}
-		tm.SetData(map[string]int{"rows": 3})
-		if tm.Data().(map[string]int)["rows"] != 3 {
-			t.Error("Data")
-		}
-		cl := tm.Clone()
-		if cl.Started() || cl.Tags()["a"] != "b" || cl.Elapsed() != 0 {
-			t.Error("Clone")
-		}
-		cl.Start().Stop()
-		Time(Tags{"fn": "x"}, func() { time.Sleep(time.Millisecond) })
-		if n := len(Current().Timers()); n != 3 {
-			t.Errorf("Timers() has %d", n)
-		}
-	}), WithErrorHandler(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
-	serve(m, "/")
-	p := next(t, srv)
-	if len(p.Timers) != 2 || p.Timers[0].HitCount != 3 || p.Timers[1].Tags.Get("fn") != "x" || p.Timers[1].Value < 0.001 {
-		t.Errorf("timers %v", p.Timers)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(errs) != 2 || !errors.Is(errs[0], ErrTimerRunning) || !errors.Is(errs[1], ErrTimerStopped) {
-		t.Errorf("errors %v", errs)
-	}
-	if s := m.Stats(); s.TimerMisuse != 2 {
-		t.Errorf("TimerMisuse %d", s.TimerMisuse)
-	}
-}
-
-func TestOutsideRequestIsHarmless(t *testing.T) {
-	if Enabled() || Current().Valid() || Elapsed() != 0 {
-		t.Fatal("outside a request, Enabled or Valid is true")
-	}
-	tm := Timer(Tags{"x": "y"}).Start()
-	time.Sleep(time.Millisecond)
-	tm.Stop()
-	if !tm.Detached() || tm.Elapsed() < time.Millisecond {
-		t.Errorf("detached timer: detached %v elapsed %v", tm.Detached(), tm.Elapsed())
-	}
-	SetTag("a", "b")
-	SetScriptName("x")
-	SetDocumentSize(3)
-	SetEnabled(true)
-	Time(Tags{"a": "b"}, func() {})
-	if err := Flush(); err != nil {
-		t.Errorf("Flush outside a request: %v", err)
-	}
-	if v, ok := Current().Tag("a"); ok || v != nil {
-		t.Error("tag outside a request")
-	}
-	var zero TimerRef
-	zero.Start().Stop()
-	zero.Delete()
-	if zero.Elapsed() != 0 || zero.Clone().Started() {
-		t.Error("zero TimerRef")
-	}
-}
-
-func TestConcurrentRequestsKeepTheirTimers(t *testing.T) {
-	const n = 100
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.URL.Query().Get("id")
-		for i := range 5 {
-			tm := Timer(Tags{"req": id, "i": i}).Start()
-			time.Sleep(100 * time.Microsecond)
-			tm.Stop()
-		}
-		SetTag("req", id)
-	}))
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			serve(m, fmt.Sprintf("/r?id=%d", i))
-		}()
-	}
-	wg.Wait()
-	ps, err := srv.Wait(n, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, p := range ps {
-		id := p.Tags.Get("req")
-		seen[id] = true
-		if len(p.Timers) != 5 {
-			t.Errorf("request %s has %d timers", id, len(p.Timers))
-		}
-		for _, tm := range p.Timers {
-			if tm.Tags.Get("req") != id {
-				t.Errorf("timer of request %s in the packet of request %s", tm.Tags.Get("req"), id)
-			}
-		}
-		if err := pinbatest.Validate(p.Raw); err != nil {
-			t.Error(err)
-		}
-	}
-	if len(seen) != n {
-		t.Errorf("%d distinct requests, want %d", len(seen), n)
-	}
-	if registrySize() != 0 {
-		t.Errorf("registry holds %d goroutines", registrySize())
-	}
-}
-
-func TestGoChildLandsInItsRequest(t *testing.T) {
-	release := make(chan struct{})
-	plainDone := make(chan TimerRef, 1)
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/a" {
-			return
-		}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		Go(func() {
-			defer wg.Done()
-			Timer(Tags{"from": "child"}).Start().Stop()
-		})
-		wg.Wait()
-		go func() {
-			// A plain goroutine is not bound: its timer is detached.
-			<-release
-			plainDone <- Timer(Tags{"from": "plain"}).Start().Stop()
-		}()
-	}))
-	serve(m, "/a")
-	p := next(t, srv)
-	if _, ok := p.FindTimer(map[string]string{"from": "child"}); !ok || len(p.Timers) != 1 {
-		t.Errorf("timers %v, want the child's", p.Timers)
-	}
-	// Another request runs while the plain goroutine makes its timer.
-	close(release)
-	tm := <-plainDone
-	serve(m, "/b")
-	p = next(t, srv)
-	if len(p.Timers) != 0 || !tm.Detached() {
-		t.Errorf("second request got timers %v; plain timer detached %v", p.Timers, tm.Detached())
-	}
-}
-
-func TestLateUseIsIgnored(t *testing.T) {
-	var kept TimerRef
-	var keptReq Collector
-	done := make(chan struct{})
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/first" {
-			kept = Timer(Tags{"late": "yes"}).Start()
-			keptReq = Current()
-			Go(func() {
-				<-done
-				Timer(Tags{"late": "child"}).Start().Stop()
-			})
-			return
-		}
-		// The second request may reuse the first one's collector.
-		kept.Stop()
-		keptReq.SetTag("bad", "x")
-		close(done)
-		time.Sleep(5 * time.Millisecond)
-		Timer(Tags{"second": "ok"}).Start().Stop()
-	}))
-	serve(m, "/first")
-	p1 := next(t, srv)
-	serve(m, "/second")
-	p2 := next(t, srv)
-	if len(p1.Timers) != 1 || p1.Timers[0].Tags.Get("late") != "yes" {
-		t.Errorf("first request timers %v", p1.Timers)
-	}
-	if len(p2.Timers) != 1 || p2.Timers[0].Tags.Get("second") != "ok" || len(p2.Tags) != 0 {
-		t.Errorf("second request timers %v tags %v", p2.Timers, p2.Tags)
-	}
-	if s := m.Stats(); s.LateUses < 3 {
-		t.Errorf("LateUses %d, want at least 3", s.LateUses)
-	}
-}
-
-func TestPanicSendsStatus500AndPropagates(t *testing.T) {
-	for _, v := range []any{"boom", http.ErrAbortHandler} {
-		t.Run(fmt.Sprint(v), func(t *testing.T) {
-			m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				Timer(Tags{"before": "panic"}).Start()
-				panic(v)
-			}))
-			got := func() (rec any) {
-				defer func() { rec = recover() }()
-				serve(m, "/panic")
-				return nil
-			}()
-			if got != v {
-				t.Fatalf("recovered %v, want %v", got, v)
-			}
-			p := next(t, srv)
-			if p.Status != 500 || len(p.Timers) != 1 {
-				t.Errorf("status %d timers %v", p.Status, p.Timers)
-			}
-			if n := registrySize(); n != 0 {
-				t.Errorf("registry holds %d goroutines after a panic", n)
-			}
-		})
-	}
-}
-
-func TestPanicAfterHeadersKeepsTheirCode(t *testing.T) {
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusAccepted)
-		panic("late")
-	}))
-	func() {
-		defer func() { recover() }()
-		serve(m, "/")
-	}()
-	if p := next(t, srv); p.Status != 202 {
-		t.Errorf("status %d, want 202", p.Status)
-	}
-}
-
-func TestFlushSendsTwoPackets(t *testing.T) {
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		SetTag("phase", "all")
-		a := Timer(Tags{"t": "a"}).Start()
-		Timer(Tags{"t": "b"}).Start() // running: stopped and included
-		io.WriteString(w, "12345")
-		if err := Flush(); err != nil {
-			t.Error(err)
-		}
-		a.Stop() // stale after the flush
-		Timer(Tags{"t": "c"}).Start().Stop()
-		io.WriteString(w, "678")
-	}))
-	serve(m, "/f")
-	ps, err := srv.Wait(2, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ps[0].Timers) != 2 || ps[0].Tags.Get("phase") != "all" || ps[0].DocumentSize != 5 {
-		t.Errorf("first packet: timers %v tags %v size %d", ps[0].Timers, ps[0].Tags, ps[0].DocumentSize)
-	}
-	if len(ps[1].Timers) != 1 || ps[1].Timers[0].Tags.Get("t") != "c" || ps[1].Tags.Get("phase") != "all" || ps[1].DocumentSize != 8 {
-		t.Errorf("second packet: timers %v tags %v size %d", ps[1].Timers, ps[1].Tags, ps[1].DocumentSize)
-	}
-	if ps[1].RequestTime < ps[0].RequestTime {
-		t.Errorf("request clock restarted: %v then %v", ps[0].RequestTime, ps[1].RequestTime)
-	}
-	if m.Stats().LateUses != 1 {
-		t.Errorf("LateUses %d, want 1 for the stop after flush", m.Stats().LateUses)
 	}
 }
 
@@ -536,31 +199,20 @@ func TestNewMiddlewareErrors(t *testing.T) {
 	if _, err := NewMiddleware(h, "127.0.0.1", WithMaxPacketSize(10)); err == nil || !strings.Contains(err.Error(), "10") {
 		t.Errorf("bad option: %v", err)
 	}
-	var got []error
-	wrapped := Monitor("127.0.0.1:0:0", WithErrorHandler(func(err error) { got = append(got, err) }))(h)
-	if wrapped == nil || len(got) != 1 {
-		t.Errorf("Monitor with a bad server: handler %v errors %v", wrapped, got)
-	}
-	if _, ok := wrapped.(*Middleware); ok {
-		t.Error("Monitor with a bad server wrapped the handler anyway")
+	if msg := panicMessage(func() { Monitor("127.0.0.1:0:0") }); !strings.Contains(msg, `bad Pinba server "127.0.0.1:0:0"`) {
+		t.Errorf("Monitor with a bad server: panic %q, want one naming the entry", msg)
 	}
 }
 
-func TestContextAccess(t *testing.T) {
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := FromContext(r.Context())
-		if !c.Valid() || c != Current() {
-			t.Error("FromContext differs from Current")
+// panicMessage runs fn and returns what it panicked with, "" if it did not.
+func panicMessage(fn func()) (msg string) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg = fmt.Sprint(p)
 		}
-		c.Timer(Tags{"via": "ctx"}).Start().Stop()
-	}))
-	serve(m, "/")
-	if p := next(t, srv); len(p.Timers) != 1 || p.Timers[0].Tags.Get("via") != "ctx" {
-		t.Errorf("timers %v", p.Timers)
-	}
-	if FromContext(t.Context()).Valid() {
-		t.Error("a plain context carries a request")
-	}
+	}()
+	fn()
+	return ""
 }
 
 func TestHostOnly(t *testing.T) {
@@ -598,19 +250,185 @@ func TestFlushUsesScriptNameFunc(t *testing.T) {
 	}
 }
 
-// Behind http.TimeoutHandler the handler runs in another goroutine: the
-// proxy finds no request there, the request's context does.
-func TestTimeoutHandlerUsesContext(t *testing.T) {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !Timer(Tags{"via": "proxy"}).Detached() {
-			t.Error("the proxy found a request in TimeoutHandler's goroutine")
+// A nil handler: NewMiddleware refuses it; Monitor reports it and returns
+// it unchanged; a typed nil HandlerFunc panics in the request, as without
+// monitoring, and the request is still sent.
+func TestNilHandler(t *testing.T) {
+	srv := newServer(t)
+	if m, err := NewMiddleware(nil, srv.Addr()); err == nil || m != nil || !strings.Contains(err.Error(), "nil handler") {
+		t.Errorf("NewMiddleware(nil): %v, %v", m, err)
+	}
+	wrap := Monitor(srv.Addr())
+	if msg := panicMessage(func() { wrap(nil) }); !strings.Contains(msg, "nil handler") {
+		t.Errorf("Monitor(...)(nil): panic %q", msg)
+	}
+	m, err := NewMiddleware(http.HandlerFunc(nil), srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a nil HandlerFunc did not panic")
+			}
+		}()
+		serve(m, "/nil")
+	}()
+	if p := next(t, srv); p.Status != 500 || p.ScriptName != "/nil" {
+		t.Errorf("status %d script %q", p.Status, p.ScriptName)
+	}
+	if n := registrySize(); n != 0 {
+		t.Errorf("registry holds %d goroutines", n)
+	}
+}
+
+// A WithScriptName or WithFilter function that panics (say on a route it
+// does not expect) does not break a request whose handler succeeded, nor
+// lose its packet uncounted: the panic is recovered and reported, the
+// script name falls back to the path.
+func TestUserCallbackPanicsAreRecovered(t *testing.T) {
+	cases := map[string]Option{
+		"WithScriptName": WithScriptName(func(r *http.Request) string { panic("script name boom") }),
+		"WithFilter":     WithFilter(func(r *http.Request) bool { panic("filter boom") }),
+	}
+	for name, opt := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := newServer(t)
+			var errs errLog
+			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "ok")
+			}, srv.Addr(), opt, WithErrorHandler(errs.handle))
+			var w *httptest.ResponseRecorder
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						t.Errorf("the request panicked: %v", v)
+					}
+				}()
+				w = serve(m, "/path")
+			}()
+			if w == nil || w.Code != 200 || w.Body.String() != "ok" {
+				t.Fatalf("response %v", w)
+			}
+			if name == "WithScriptName" {
+				p := next(t, srv)
+				if p.ScriptName != "/path" {
+					t.Errorf("script %q, want the path", p.ScriptName)
+				}
+			}
+			if all := errs.all(); len(all) != 1 || !strings.Contains(all[0].Error(), "boom") {
+				t.Errorf("errors %v, want the panic reported", all)
+			}
+			if n := registrySize(); n != 0 {
+				t.Errorf("registry holds %d goroutines", n)
+			}
+		})
+	}
+}
+
+// Monitor with a bad option panics at wrap time, naming the option, as
+// http.ServeMux's Handle does on a bad pattern.
+func TestMonitorPanicsOnABadOption(t *testing.T) {
+	if msg := panicMessage(func() { Monitor("127.0.0.1", WithMaxPacketSize(1)) }); !strings.Contains(msg, "max packet size 1 ") {
+		t.Errorf("panic %q, want the bad option named", msg)
+	}
+}
+
+// Options that configure sending belong to NewReporter: alongside
+// WithReporter they are an error, never ignored.
+func TestReporterOptionsAlongsideWithReporter(t *testing.T) {
+	srv := newServer(t)
+	r, err := NewReporter(srv.Addr(), WithMaxPacketSize(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, opt := range []Option{WithAsync(8), WithResolveInterval(time.Second), WithResolver(func(ctx context.Context, host string) ([]netip.Addr, error) { return nil, nil }), WithRecent(4)} {
+		if _, err := NewMiddleware(&nopHandler{}, "", WithReporter(r), opt); err == nil || !strings.Contains(err.Error(), "alongside WithReporter") {
+			t.Errorf("NewMiddleware with WithReporter and an option of NewReporter's: %v", err)
 		}
-		FromContext(r.Context()).Timer(Tags{"via": "context"}).Start().Stop()
-	})
-	m, srv := monitored(t, http.TimeoutHandler(inner, 5*time.Second, "timeout"))
-	serve(m, "/t")
-	p := next(t, srv)
-	if len(p.Timers) != 1 || p.Timers[0].Tags.Get("via") != "context" {
-		t.Errorf("timers %v, want the one made through the context", p.Timers)
+	}
+	// WithMaxPacketSize takes effect: the smaller limit trims.
+	m, err := NewMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range 200 {
+			AddTimer(Tags{"i": i}, time.Millisecond)
+		}
+	}), "", WithReporter(r), WithMaxPacketSize(4000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(m, "/")
+	if p := next(t, srv); len(p.Raw) > 1000 {
+		t.Errorf("packet of %d bytes, over the reporter's 1000-byte limit", len(p.Raw))
+	}
+}
+
+func TestRouteNamesByDefault(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	deriving := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), struct{}{}, 1)))
+		})
+	}
+	setups := []struct {
+		name string
+		h    http.Handler
+		opts []Option
+		base string
+	}{
+		{"mux", mux, nil, ""},
+		{"deriving middleware, WithServeMux", deriving(mux), []Option{WithServeMux(mux)}, ""},
+		{"Monitor behind StripPrefix", nil, nil, "/api"},
+	}
+	for _, st := range setups {
+		t.Run(st.name, func(t *testing.T) {
+			srv := newServer(t)
+			m, err := NewMiddleware(orMux(st.h, mux), srv.Addr(), st.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			var h http.Handler = m
+			if st.base != "" {
+				h = http.StripPrefix(st.base, m)
+			}
+			const n = 10000
+			for i := range n {
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", fmt.Sprintf("%s/items/%d", st.base, i), nil))
+			}
+			for i := range 50 {
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", fmt.Sprintf("%s/scan/%d.php", st.base, i), nil))
+			}
+			ps, err := srv.Wait(n+50, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := map[string]int{}
+			for _, p := range ps {
+				names[p.ScriptName]++
+			}
+			if names["GET /items/{id}"] != n || names[NoRouteScriptName] != 50 || len(names) != 2 {
+				t.Errorf("script names %v", names)
+			}
+		})
+	}
+}
+
+func orMux(h, mux http.Handler) http.Handler {
+	if h == nil {
+		return mux
+	}
+	return h
+}
+
+func TestRawPathOption(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	m, srv := monitored(t, mux, WithRawPath())
+	serve(m, "/items/7")
+	if p := next(t, srv); p.ScriptName != "/items/7" {
+		t.Errorf("script %q, want the raw path", p.ScriptName)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pynba-go/pynba/pb"
@@ -49,8 +48,12 @@ type config struct {
 	recent          int
 	cpu             CPUModel
 
-	// callbackPanics counts error handler panics and re-entries.
-	callbackPanics atomic.Uint64
+	// stats are the counts of what the configuration's owner does (a
+	// Middleware, ScriptMonitor or Runner, and the Reporter it creates).
+	stats counters
+	// reporterOnly names the options given that configure a Reporter's
+	// sending, to refuse them alongside WithReporter.
+	reporterOnly []string
 }
 
 const (
@@ -93,13 +96,13 @@ func (c *config) reportError(err error) {
 	}
 	gid := curGoid()
 	if _, busy := inErrorHandler.LoadOrStore(gid, struct{}{}); busy {
-		c.callbackPanics.Add(1)
+		c.stats.callbackPanics.Add(1)
 		return
 	}
 	defer func() {
 		inErrorHandler.Delete(gid)
 		if p := recover(); p != nil {
-			c.callbackPanics.Add(1)
+			c.stats.callbackPanics.Add(1)
 		}
 	}()
 	c.errorHandler(err)
@@ -199,8 +202,12 @@ func WithFilter(fn func(r *http.Request) bool) Option {
 	return optionFunc(func(c *config) error { c.filter = fn; return nil })
 }
 
-// WithReporter makes a Middleware or ScriptMonitor send through r, which it
-// then does not close; the servers string given with it is ignored.
+// WithReporter makes a Middleware, ScriptMonitor or Runner send through r,
+// which it then does not close; the servers string given with it is
+// ignored. The options that configure sending (WithAsync,
+// WithResolveInterval, WithResolver, WithRecent) belong to NewReporter:
+// given alongside WithReporter they are an error. WithMaxPacketSize takes
+// effect: packets are trimmed to the smaller of it and r's limit.
 func WithReporter(r *Reporter) Option {
 	return optionFunc(func(c *config) error {
 		if r == nil {
@@ -228,6 +235,7 @@ func WithResolveInterval(d time.Duration) Option {
 			return fmt.Errorf("pynba: resolve interval %v is below 1ms", d)
 		}
 		c.resolveInterval = d
+		c.reporterOnly = append(c.reporterOnly, "WithResolveInterval")
 		return nil
 	})
 }
@@ -239,6 +247,7 @@ func WithResolver(fn Resolver) Option {
 			return fmt.Errorf("pynba: WithResolver(nil)")
 		}
 		c.resolver = fn
+		c.reporterOnly = append(c.reporterOnly, "WithResolver")
 		return nil
 	})
 }
@@ -265,6 +274,7 @@ func WithAsync(queueLen int) Option {
 			return fmt.Errorf("pynba: async queue length %d is outside 1 to %d", queueLen, 1<<20)
 		}
 		c.asyncQueue = queueLen
+		c.reporterOnly = append(c.reporterOnly, "WithAsync")
 		return nil
 	})
 }

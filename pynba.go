@@ -251,7 +251,7 @@ func (c *collector) stats() *counters {
 	if c.owner == nil {
 		return nil
 	}
-	return &c.owner.stats
+	return c.owner.stats
 }
 
 func (c *collector) reportError(err error) {

@@ -22,6 +22,7 @@ func WithRecent(n int) Option {
 			return &RangeError{Field: "WithRecent", Value: int64(n), Sent: uint32(min(max(n, 0), maxRecent))}
 		}
 		c.recent = n
+		c.reporterOnly = append(c.reporterOnly, "WithRecent")
 		return nil
 	})
 }

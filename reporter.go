@@ -55,8 +55,6 @@ type Reporter struct {
 	// modified once stored: the resolver stores a new one.
 	addrs atomic.Pointer[[]netip.AddrPort]
 
-	sent, sendErrors, unresolved, resolveErrors, tooLarge, queueDropped atomic.Uint64
-
 	closed atomic.Bool
 
 	// Async mode. mu is read-locked by Send around its enqueue and locked
@@ -121,6 +119,13 @@ func NewReporter(servers string, opts ...Option) (*Reporter, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newReporter(servers, cfg)
+}
+
+// newReporter is NewReporter with the options applied: a Middleware,
+// ScriptMonitor or Runner shares its configuration, and so its counters,
+// with the Reporter it creates.
+func newReporter(servers string, cfg *config) (*Reporter, error) {
 	list, err := parseServers(servers)
 	if err != nil {
 		return nil, err
@@ -239,11 +244,11 @@ func (r *Reporter) Servers() []string {
 // (the datagrams the closed socket did not send) and reports nothing.
 func (r *Reporter) Send(pkt []byte) {
 	if r.closed.Load() {
-		r.sendErrors.Add(uint64(len(r.servers)))
+		r.cfg.stats.sendErrors.Add(uint64(len(r.servers)))
 		return
 	}
 	if len(pkt) > r.cfg.maxPacketSize {
-		r.tooLarge.Add(1)
+		r.cfg.stats.tooLarge.Add(1)
 		if r.cfg.errorHandler != nil {
 			r.cfg.reportError(&SendError{Size: len(pkt), Limit: r.cfg.maxPacketSize, Err: ErrTooLarge})
 		}
@@ -265,7 +270,7 @@ func (r *Reporter) Send(pkt []byte) {
 	if r.closed.Load() { // Close ran since the check above
 		r.mu.RUnlock()
 		r.bufs.Put(bp)
-		r.sendErrors.Add(uint64(len(r.servers)))
+		r.cfg.stats.sendErrors.Add(uint64(len(r.servers)))
 		return
 	}
 	select {
@@ -274,7 +279,7 @@ func (r *Reporter) Send(pkt []byte) {
 	default:
 		r.mu.RUnlock()
 		r.bufs.Put(bp)
-		r.queueDropped.Add(1)
+		r.cfg.stats.queueDropped.Add(1)
 		if r.cfg.errorHandler != nil {
 			r.cfg.reportError(&SendError{Size: len(pkt), Err: ErrQueueFull})
 		}
@@ -303,13 +308,13 @@ func (r *Reporter) writeOne(sk *sock, i int, a netip.AddrPort, pkt []byte) {
 		r.sendError(i, a, len(pkt), err)
 		return
 	}
-	r.sent.Add(1)
+	r.cfg.stats.sent.Add(1)
 }
 
 // unresolvedOne counts and reports a datagram for server i, which has no
 // address.
 func (r *Reporter) unresolvedOne(i, size int) {
-	r.unresolved.Add(1)
+	r.cfg.stats.unresolved.Add(1)
 	if r.cfg.errorHandler != nil {
 		r.cfg.reportError(&SendError{Server: r.servers[i].name, Size: size, Err: ErrUnresolved})
 	}
@@ -318,7 +323,7 @@ func (r *Reporter) unresolvedOne(i, size int) {
 // sendError counts and reports a datagram for server i that the socket
 // refused.
 func (r *Reporter) sendError(i int, a netip.AddrPort, size int, err error) {
-	r.sendErrors.Add(1)
+	r.cfg.stats.sendErrors.Add(1)
 	// A sync Send racing with Close meets the closed socket: counted as
 	// after Close, not reported.
 	if r.cfg.errorHandler != nil && !(r.closed.Load() && errors.Is(err, net.ErrClosed)) {
@@ -365,13 +370,8 @@ func (r *Reporter) Stats() Stats {
 
 // addStats adds the reporter's counts into s.
 func (r *Reporter) addStats(s *Stats) {
-	s.Sent += r.sent.Load()
-	s.SendErrors += r.sendErrors.Load()
-	s.Unresolved += r.unresolved.Load()
-	s.ResolveErrors += r.resolveErrors.Load()
-	s.TooLarge += r.tooLarge.Load()
-	s.QueueDropped += r.queueDropped.Load()
-	s.CallbackPanics += r.cfg.callbackPanics.Load()
+	r.cfg.stats.addSendingTo(s)
+	s.TooLarge += r.cfg.stats.tooLarge.Load()
 }
 
 // Close sends what the async queue holds, stops the Reporter's goroutines

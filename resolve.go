@@ -71,7 +71,7 @@ func (r *Reporter) resolve() {
 	}
 	for _, res := range results {
 		if res.err != nil {
-			r.resolveErrors.Add(1)
+			r.cfg.stats.resolveErrors.Add(1)
 			r.cfg.reportError(&ResolveError{Host: res.host, Err: res.err})
 		}
 	}

@@ -170,7 +170,7 @@ func (b *batcher) flush(rc syscall.RawConn, err error, l *msgList) {
 			off++
 			continue
 		}
-		r.sent.Add(uint64(b.n))
+		r.cfg.stats.sent.Add(uint64(b.n))
 		off += b.n
 	}
 	// Drop the references to the packets, which go back to the pool.

@@ -30,8 +30,17 @@ type Stats struct {
 	CallbackPanics uint64
 }
 
-// counters are the live counts of a Middleware or ScriptMonitor.
+// counters are the live counts behind Stats: one set per configuration,
+// shared by a Middleware, ScriptMonitor or Runner and the Reporter it
+// creates.
 type counters struct {
+	sent          atomic.Uint64
+	sendErrors    atomic.Uint64
+	unresolved    atomic.Uint64
+	resolveErrors atomic.Uint64
+	queueDropped  atomic.Uint64
+	callbackPanics atomic.Uint64
+
 	requests        atomic.Uint64
 	packets         atomic.Uint64
 	tooLarge        atomic.Uint64
@@ -45,7 +54,9 @@ type counters struct {
 	stringsCut      atomic.Uint64
 }
 
+// addTo adds every count into s.
 func (c *counters) addTo(s *Stats) {
+	c.addSendingTo(s)
 	s.Requests += c.requests.Load()
 	s.Packets += c.packets.Load()
 	s.TooLarge += c.tooLarge.Load()
@@ -57,4 +68,14 @@ func (c *counters) addTo(s *Stats) {
 	s.ScriptOverflows += c.scriptOverflows.Load()
 	s.TagOverflows += c.tagOverflows.Load()
 	s.StringsCut += c.stringsCut.Load()
+}
+
+// addSendingTo adds the counts a Reporter keeps into s.
+func (c *counters) addSendingTo(s *Stats) {
+	s.Sent += c.sent.Load()
+	s.SendErrors += c.sendErrors.Load()
+	s.Unresolved += c.unresolved.Load()
+	s.ResolveErrors += c.resolveErrors.Load()
+	s.QueueDropped += c.queueDropped.Load()
+	s.CallbackPanics += c.callbackPanics.Load()
 }
