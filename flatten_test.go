@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -521,4 +524,179 @@ func (f *flatBuf) sameSet(a0, a1, b0, b1 int) bool {
 		}
 	}
 	return true
+}
+
+// cycleStringer is a fmt.Stringer that is part of a cycle: its String method is
+// called, the cycle is never walked.
+type cycleStringer struct {
+	next *cycleStringer
+	name string
+}
+
+func (c *cycleStringer) String() string { return c.name + "->" + c.next.name }
+
+// reenteringStringer is a fmt.Stringer that uses the request it is a tag of (a
+// handle it keeps, and the proxy) while the packet is being built.
+type reenteringStringer struct{ h Collector }
+
+func (r reenteringStringer) String() string {
+	r.h.SetTag("from-stringer", "x")
+	r.h.Timer(Tags{"from": "stringer"}).Start().Stop()
+	Timer(Tags{"from": "stringer-proxy"}).Start().Stop()
+	_ = r.h.Timers()
+	return "reentered"
+}
+
+// unusableTags returns one tag of every kind of value that cannot be a tag.
+func unusableTags() Tags {
+	cycSlice := []any{"x", nil}
+	cycSlice[1] = cycSlice
+	cycMap := map[string]any{"k": "v"}
+	cycMap["self"] = cycMap
+	var cycPtr any
+	cycPtr = &cycPtr
+	var cycFn func() any
+	cycFn = func() any { return cycFn }
+	var x int
+	return Tags{
+		"chan":       make(chan int),
+		"func-args":  func(int) string { return "" },
+		"func-2out":  func() (string, error) { return "", nil },
+		"func-nil":   (func() string)(nil),
+		"map-nil":    map[string]any(nil),
+		"tags-nil":   Tags(nil),
+		"map-int":    map[int]string{1: "a"},
+		"ptr-nil":    (*int)(nil),
+		"nil":        nil,
+		"struct":     struct{ X int }{1},
+		"unsafe":     unsafe.Pointer(&x),
+		"cycle-sl":   cycSlice,
+		"cycle-map":  cycMap,
+		"cycle-ptr":  cycPtr,
+		"cycle-fn":   cycFn,
+		"str-panics": tagPanicStringer{},
+		"fn-panics":  func() string { panic("callable boom") },
+	}
+}
+
+// Every kind of value that cannot be a tag, in timer and request tags,
+// next to good ones (a Stringer in a cycle, one that uses the request while
+// the packet is built, NaN and infinities): the request is unharmed, each
+// bad tag is dropped, counted and reported by name, the rest is sent.
+func TestUnusableTagValuesAreDroppedAndReported(t *testing.T) {
+	srv := newServer(t)
+	var errs errLog
+	cyc := &cycleStringer{name: "a"}
+	cyc.next = &cycleStringer{name: "b", next: cyc}
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		good := Tags{"ok": "1", "cycle-str": cyc, "reenter": reenteringStringer{Current()}, "nan": math.NaN(), "inf": math.Inf(-1)}
+		tags := unusableTags()
+		for k, v := range good {
+			tags[k] = v
+			SetTag(k, v)
+		}
+		for k, v := range unusableTags() {
+			SetTag(k, v)
+		}
+		Timer(tags).Start().Stop()
+		if r.URL.Path == "/flush" {
+			if err := Flush(); err != nil {
+				t.Errorf("Flush: %v", err)
+			}
+		}
+		io.WriteString(w, "ok")
+	}, srv.Addr(), WithErrorHandler(errs.handle))
+
+	nBad := len(unusableTags())
+	for _, path := range []string{"/end", "/flush"} {
+		errs.reset()
+		before := m.Stats()
+		done := make(chan *httptest.ResponseRecorder)
+		go func() { done <- serve(m, path) }()
+		var w *httptest.ResponseRecorder
+		select {
+		case w = <-done:
+		case <-time.After(wait):
+			t.Fatalf("%s: the request hangs", path)
+		}
+		if w.Code != 200 || w.Body.String() != "ok" {
+			t.Fatalf("%s: response %d %q", path, w.Code, w.Body)
+		}
+		packets := 1
+		if path == "/flush" {
+			packets = 2
+		}
+		ps, err := srv.Wait(packets, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ps[0]
+		checkPacket(t, p)
+		want := "[{cycle-str a->b} {inf -Inf} {nan NaN} {ok 1} {reenter reentered}]"
+		if len(p.Timers) < 1 || fmt.Sprint(p.Timers[0].Tags) != want {
+			t.Errorf("%s: timers %v, want the first with tags %s", path, p.Timers, want)
+		}
+		gotReq := fmt.Sprint(p.Tags)
+		if gotReq != want && gotReq != strings.Replace(want, "[", "[{from-stringer x} ", 1) {
+			t.Errorf("%s: request tags %s, want %s", path, gotReq, want)
+		}
+		for _, p := range ps[1:] {
+			checkPacket(t, p)
+		}
+		// Each bad tag is dropped once as a timer tag and once as a request
+		// tag, in each packet built.
+		names := map[string]int{}
+		for _, err := range errs.all() {
+			var te *TagError
+			if errors.As(err, &te) {
+				names[te.Name]++
+			}
+		}
+		for k := range unusableTags() {
+			if names[k] < 2 {
+				t.Errorf("%s: tag %q reported %d times, want at least 2", path, k, names[k])
+			}
+		}
+		s := m.Stats()
+		if got := s.TagErrors - before.TagErrors; got < uint64(2*nBad) || s.EncodeErrors != 0 {
+			t.Errorf("%s: %d tag errors counted, want at least %d; stats %+v", path, got, 2*nBad, s)
+		}
+		if n := registrySize(); n != 0 {
+			t.Errorf("registry holds %d goroutines", n)
+		}
+	}
+}
+
+// Empty names: a tag with an empty name, or an empty key in a map, is
+// dropped and reported; a timer left with no tag is not sent.
+func TestEmptyTagNamesAreDropped(t *testing.T) {
+	srv := newServer(t)
+	var errs errLog
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		Timer(Tags{"": "only"}).Start().Stop()
+		Timer(Tags{"": "x", "ok": "1", "m": map[string]any{"": 1, "k": 2}}).Start().Stop()
+		SetTag("", "empty")
+		SetTag("req", "ok")
+	}, srv.Addr(), WithTags(Tags{"": "configured"}), WithErrorHandler(errs.handle))
+	serve(m, "/")
+	p := next(t, srv)
+	if len(p.Timers) != 1 || fmt.Sprint(p.Timers[0].Tags) != "[{m.k 2} {ok 1}]" {
+		t.Errorf("timers %v", p.Timers)
+	}
+	if fmt.Sprint(p.Tags) != "[{req ok}]" {
+		t.Errorf("request tags %v", p.Tags)
+	}
+	names := map[string]int{}
+	for _, err := range errs.all() {
+		var te *TagError
+		if errors.As(err, &te) {
+			names[te.Name]++
+		}
+	}
+	if names[""] != 3 || names["m."] != 1 {
+		t.Errorf("tag errors by name %v; all %v", names, errs.all())
+	}
+	if s := m.Stats(); s.TagErrors != 5 {
+		t.Errorf("TagErrors %d, want 5 (3 empty names, 1 empty key, 1 timer with no tag)", s.TagErrors)
+	}
 }

@@ -294,3 +294,192 @@ func TestMonitorHTTP2Pusher(t *testing.T) {
 		t.Errorf("packet size %d schema %q", p.DocumentSize, p.Schema)
 	}
 }
+
+// A handler that hijacks the connection, through the Hijacker interface or
+// http.ResponseController, sends its packet and leaves the registry empty.
+func TestHijackedConnection(t *testing.T) {
+	hijackers := map[string]func(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error){
+		"Hijacker": func(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
+			hj, ok := w.(http.Hijacker)
+			if !ok {
+				return nil, nil, errors.New("the writer is not a Hijacker")
+			}
+			return hj.Hijack()
+		},
+		"ResponseController": func(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
+			return http.NewResponseController(w).Hijack()
+		},
+	}
+	for name, hijack := range hijackers {
+		t.Run(name, func(t *testing.T) {
+			srv := newServer(t)
+			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+				tm := Timer(Tags{"step": "hijack"}).Start()
+				conn, rw, err := hijack(w)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer conn.Close()
+				rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
+				rw.Flush()
+				tm.Stop()
+			}, srv.Addr())
+			ts := httpServer(t, m)
+			resp, err := ts.Client().Get(ts.URL + "/ws")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "hijacked" {
+				t.Errorf("body %q", body)
+			}
+			p := next(t, srv)
+			if p.ScriptName != "/ws" || len(p.Timers) != 1 || p.Timers[0].Tags.Get("step") != "hijack" {
+				t.Errorf("script %q timers %v", p.ScriptName, p.Timers)
+			}
+			t.Logf("hijacked request: status %d, document size %d", p.Status, p.DocumentSize)
+			if n := registrySize(); n != 0 {
+				t.Errorf("registry holds %d goroutines", n)
+			}
+		})
+	}
+}
+
+// A handler that streams: Flush reaches the client at once, through the
+// http.Flusher interface and through http.ResponseController (which also
+// reaches the deadlines through Unwrap); the packet counts every byte.
+func TestStreamingFlush(t *testing.T) {
+	srv := newServer(t)
+	step := make(chan struct{}, 2)
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		tm := Timer(Tags{"step": "stream"}).Start()
+		defer tm.Stop()
+		rc := http.NewResponseController(w)
+		if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Errorf("SetWriteDeadline through the wrapper: %v", err)
+		}
+		if err := rc.EnableFullDuplex(); err != nil {
+			t.Errorf("EnableFullDuplex through the wrapper: %v", err)
+		}
+		wait := func(what string) bool {
+			select {
+			case <-step:
+				return true
+			case <-time.After(wait):
+				t.Errorf("the client never saw %s", what)
+				return false
+			}
+		}
+		io.WriteString(w, "part1")
+		w.(http.Flusher).Flush()
+		if !wait("part1") {
+			return
+		}
+		io.WriteString(w, "part2")
+		if err := rc.Flush(); err != nil {
+			t.Errorf("ResponseController.Flush: %v", err)
+		}
+		if !wait("part2") {
+			return
+		}
+		io.WriteString(w, "end")
+	}, srv.Addr())
+	ts := httpServer(t, m)
+	resp, err := ts.Client().Get(ts.URL + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for _, want := range []string{"part1", "part2"} {
+		buf := make([]byte, len(want))
+		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != want {
+			t.Fatalf("read %q, %v; want %q", buf, err, want)
+		}
+		step <- struct{}{}
+	}
+	if rest, _ := io.ReadAll(br); string(rest) != "end" {
+		t.Errorf("rest %q", rest)
+	}
+	p := next(t, srv)
+	if p.Status != 200 || p.DocumentSize != 13 || len(p.Timers) != 1 || p.Timers[0].Tags.Get("step") != "stream" {
+		t.Errorf("status %d size %d timers %v", p.Status, p.DocumentSize, p.Timers)
+	}
+	if n := registrySize(); n != 0 {
+		t.Errorf("registry holds %d goroutines", n)
+	}
+}
+
+func TestStatusIsWhatTheClientGot(t *testing.T) {
+	cases := []struct {
+		name string
+		h    http.HandlerFunc
+		want uint32
+	}{
+		{"flush then WriteHeader", func(w http.ResponseWriter, r *http.Request) {
+			w.(http.Flusher).Flush()
+			w.WriteHeader(500)
+		}, 200},
+		{"ResponseController flush then panic", func(w http.ResponseWriter, r *http.Request) {
+			http.NewResponseController(w).Flush()
+			panic(http.ErrAbortHandler)
+		}, 200},
+		{"informational then final", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(103)
+			w.WriteHeader(204)
+		}, 204},
+		{"switching protocols", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(101)
+		}, 101},
+		{"refused code", func(w http.ResponseWriter, r *http.Request) {
+			defer func() { recover() }()
+			w.WriteHeader(1000) // net/http panics on it: nothing went out
+		}, 200},
+		{"panic before anything", func(w http.ResponseWriter, r *http.Request) {
+			panic(http.ErrAbortHandler)
+		}, 500},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t)
+			m := newMiddleware(t, tc.h, srv.Addr())
+			hs := httptest.NewServer(m)
+			defer hs.Close()
+			resp, err := hs.Client().Get(hs.URL)
+			if err == nil {
+				resp.Body.Close()
+			}
+			p := next(t, srv)
+			if p.Status != tc.want {
+				t.Errorf("status %d, want %d", p.Status, tc.want)
+			}
+		})
+	}
+}
+
+func TestHijackedConnectionReports101(t *testing.T) {
+	srv := newServer(t)
+	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		conn.Close()
+	}, srv.Addr())
+	hs := httptest.NewServer(m)
+	defer hs.Close()
+	req, _ := http.NewRequest("GET", hs.URL, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "test")
+	if resp, err := hs.Client().Do(req); err == nil {
+		resp.Body.Close()
+	}
+	if p := next(t, srv); p.Status != 101 {
+		t.Errorf("status %d, want 101", p.Status)
+	}
+}
