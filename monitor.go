@@ -6,8 +6,11 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // core is what a Middleware or ScriptMonitor shares across its requests:
@@ -24,18 +27,32 @@ type core struct {
 }
 
 func newCore(servers string, opts []Option) (*core, error) {
+	return newCoreShared(servers, opts, false)
+}
+
+// newCoreShared is newCore; with share, the core sends through the
+// process's Reporter for the same servers and sending options (see
+// sharedReporter), as every Monitor call does.
+func newCoreShared(servers string, opts []Option, share bool) (*core, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
 	k := &core{cfg: cfg, reporter: cfg.reporter, stats: &cfg.stats}
+	if k.reporter == nil && share && cfg.resolver == nil {
+		r, err := sharedReporter(servers, cfg)
+		if err != nil {
+			return nil, err
+		}
+		k.reporter = r
+	}
 	if k.reporter == nil {
 		r, err := newReporter(servers, cfg)
 		if err != nil {
 			return nil, err
 		}
 		k.reporter, k.ownReporter = r, true
-	} else {
+	} else if cfg.reporter != nil {
 		if len(cfg.reporterOnly) > 0 {
 			return nil, fmt.Errorf("pynba: %s does not apply alongside WithReporter: give it to NewReporter", strings.Join(cfg.reporterOnly, ", "))
 		}
@@ -108,11 +125,17 @@ func NewMiddleware(next http.Handler, servers string, opts ...Option) (*Middlewa
 //
 //	handler = pynba.Monitor("127.0.0.1:30002", pynba.WithPrefix("shop"))(handler)
 //
-// Every handler the returned function wraps shares one Reporter (its
-// sockets and, for server names, one DNS refresh goroutine), which lives as
-// long as the process: Monitor has no Close, so call it once per server
-// string, at start-up, and use NewMiddleware where a Close is needed (tests,
-// a handler replaced at run time).
+// Monitor has no Close: what it opens lives as long as the process. So that
+// calling it many times (one Monitor per handler, in a loop, in tests) does
+// not cost sockets and goroutines that nothing can close, every Monitor call
+// of the process with the same servers and the same sending options
+// (WithAsync, WithMaxPacketSize, WithResolveInterval, WithRecent; not
+// WithResolver) shares one Reporter: its sockets and, for server names, its
+// DNS refresh goroutine. Each call keeps its own options otherwise, and its
+// error handler hears of the shared Reporter's sending problems too (the
+// handlers of the first 64 calls); its
+// Stats include the shared Reporter's sending counts. Use NewMiddleware where
+// a Close is needed (tests, a handler replaced at run time).
 //
 // A configuration mistake is loud, as http.ServeMux's Handle is on a bad
 // pattern: Monitor panics, naming the bad entry or option, when the server
@@ -121,7 +144,7 @@ func NewMiddleware(next http.Handler, servers string, opts ...Option) (*Middlewa
 // resolve and servers that do not answer are not mistakes: they are counted
 // and reported at run time.
 func Monitor(servers string, opts ...Option) func(http.Handler) http.Handler {
-	k, err := newCore(servers, opts)
+	k, err := newCoreShared(servers, opts, true)
 	if err != nil {
 		panic(fmt.Sprintf("pynba: Monitor(%q): %v", servers, err))
 	}
@@ -303,4 +326,91 @@ func (k *core) scriptName(r *http.Request) (name string) {
 		}
 	}()
 	return k.cfg.scriptName(r)
+}
+
+// monitorReporters are the Reporters Monitor calls share, by servers and
+// sending options. They are never closed: Monitor has no Close.
+var monitorReporters struct {
+	mu sync.Mutex
+	m  map[reporterKey]*fanOut
+}
+
+// maxSharers bounds the error handlers a shared Reporter reports to: the
+// handlers of Monitor calls past it hear only of their own requests.
+const maxSharers = 64
+
+// reporterKey is what makes two Monitor calls' Reporters interchangeable.
+type reporterKey struct {
+	servers         string // normalized, as Reporter.Servers lists them
+	resolveInterval time.Duration
+	maxPacketSize   int
+	asyncQueue      int
+	recent          int
+}
+
+// fanOut is a shared Reporter and the error handlers of the Monitor calls
+// that share it.
+type fanOut struct {
+	r        *Reporter
+	handlers atomic.Pointer[[]func(error)]
+}
+
+// report passes err to every sharer's error handler, each recovered on its
+// own (config.reportError recovers the whole; this keeps one panicking
+// handler from hiding the error from the others).
+func (f *fanOut) report(err error) {
+	for _, h := range *f.handlers.Load() {
+		func() {
+			defer func() {
+				if recover() != nil {
+					f.r.cfg.stats.callbackPanics.Add(1)
+				}
+			}()
+			h(err)
+		}()
+	}
+}
+
+// sharedReporter returns the process's Reporter for servers and cfg's
+// sending options, creating it on first use, and adds cfg's error handler
+// to those it reports to.
+func sharedReporter(servers string, cfg *config) (*Reporter, error) {
+	list, err := parseServers(servers)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(list))
+	for i, sv := range list {
+		names[i] = sv.name
+	}
+	key := reporterKey{strings.Join(names, ","), cfg.resolveInterval, cfg.maxPacketSize, cfg.asyncQueue, cfg.recent}
+	monitorReporters.mu.Lock()
+	defer monitorReporters.mu.Unlock()
+	f := monitorReporters.m[key]
+	if f == nil {
+		rcfg := &config{
+			resolveInterval: cfg.resolveInterval,
+			maxPacketSize:   cfg.maxPacketSize,
+			asyncQueue:      cfg.asyncQueue,
+			recent:          cfg.recent,
+			cpu:             cfg.cpu,
+		}
+		f = &fanOut{}
+		f.handlers.Store(&[]func(error){})
+		rcfg.errorHandler = f.report
+		r, err := newReporter(servers, rcfg)
+		if err != nil {
+			return nil, err
+		}
+		f.r = r
+		if monitorReporters.m == nil {
+			monitorReporters.m = make(map[reporterKey]*fanOut)
+		}
+		monitorReporters.m[key] = f
+	}
+	if h := cfg.errorHandler; h != nil && len(*f.handlers.Load()) < maxSharers {
+		next := append(slices.Clone(*f.handlers.Load()), h)
+		f.handlers.Store(&next)
+	}
+	return f.r, nil
 }

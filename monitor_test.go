@@ -204,17 +204,6 @@ func TestNewMiddlewareErrors(t *testing.T) {
 	}
 }
 
-// panicMessage runs fn and returns what it panicked with, "" if it did not.
-func panicMessage(fn func()) (msg string) {
-	defer func() {
-		if p := recover(); p != nil {
-			msg = fmt.Sprint(p)
-		}
-	}()
-	fn()
-	return ""
-}
-
 func TestHostOnly(t *testing.T) {
 	for in, want := range map[string]string{
 		"example.com": "example.com", "example.com:8080": "example.com", "[::1]:80": "::1", "[::1]": "::1",
@@ -430,5 +419,51 @@ func TestRawPathOption(t *testing.T) {
 	serve(m, "/items/7")
 	if p := next(t, srv); p.ScriptName != "/items/7" {
 		t.Errorf("script %q, want the raw path", p.ScriptName)
+	}
+}
+
+// Monitor calls with the same servers and sending options share one
+// Reporter: many calls do not cost sockets and goroutines that nothing can
+// close, and each call's error handler hears of the shared sending.
+func TestMonitorCallsShareAReporter(t *testing.T) {
+	srv := newServer(t)
+	t.Cleanup(closeSharedReporters)
+	var errsA, errsB errLog
+	var reporters []*Reporter
+	for i := range 50 {
+		opts := []Option{WithPrefix(fmt.Sprint(i))}
+		if i%2 == 0 {
+			opts = append(opts, WithErrorHandler(errsA.handle))
+		} else {
+			opts = append(opts, WithErrorHandler(errsB.handle))
+		}
+		h := Monitor(srv.Addr(), opts...)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		reporters = append(reporters, h.(*Middleware).Reporter())
+	}
+	for _, r := range reporters {
+		if r != reporters[0] {
+			t.Fatal("two Monitor calls with the same servers and options have different Reporters")
+		}
+	}
+	async := Monitor(srv.Addr(), WithAsync(16))(http.NotFoundHandler()).(*Middleware).Reporter()
+	if async == reporters[0] {
+		t.Error("a Monitor with WithAsync shares a sync Reporter")
+	}
+	// The shared Reporter's sending problems reach every sharer's handler:
+	// here 25 calls gave each.
+	reporters[0].Send(make([]byte, DefaultMaxPacketSize+1))
+	if len(errsA.all()) != 25 || len(errsB.all()) != 25 {
+		t.Errorf("errors %v / %v, want the shared Reporter's error in both", errsA.all(), errsB.all())
+	}
+}
+
+// closeSharedReporters closes the Reporters Monitor calls share and forgets
+// them, so a test leaves no goroutine behind.
+func closeSharedReporters() {
+	monitorReporters.mu.Lock()
+	defer monitorReporters.mu.Unlock()
+	for k, f := range monitorReporters.m {
+		f.r.Close()
+		delete(monitorReporters.m, k)
 	}
 }
