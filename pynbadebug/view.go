@@ -23,6 +23,8 @@ type View struct {
 	Feed Feed `json:"feed"`
 	// Packets are the last packets the reporter kept (Reporter.Recent),
 	// oldest first, decoded and checked: at most the number asked for.
+	// A reporter shared by several monitors keeps the packets of all of
+	// them, and the tables count them all; Stats are the source's own.
 	Packets []Packet `json:"packets"`
 	// Report holds the per-script, per-timer-tag-set and per-request-tag
 	// tables over the packets the page has seen in its window.
