@@ -10,7 +10,6 @@ package pynba
 // (pinbatest) would be counted against the library.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -86,28 +85,6 @@ func (s *udpSink) waitFor(tb testing.TB, n int64) {
 	}
 }
 
-// benchWriter is a ResponseWriter that discards, with the optional
-// interfaces of net/http's own (Flusher, Hijacker, ReaderFrom,
-// StringWriter), so that the wrapper's cost is the one met in production.
-type benchWriter struct {
-	h    http.Header
-	code int
-	n    int
-}
-
-func (w *benchWriter) Header() http.Header         { return w.h }
-func (w *benchWriter) WriteHeader(code int)        { w.code = code }
-func (w *benchWriter) Write(b []byte) (int, error) { w.n += len(b); return len(b), nil }
-func (w *benchWriter) WriteString(s string) (int, error) {
-	w.n += len(s)
-	return len(s), nil
-}
-func (w *benchWriter) Flush() {}
-func (w *benchWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return nil, nil, errors.New("benchWriter: no connection")
-}
-func (w *benchWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }
-
 var okBody = []byte("ok")
 
 // trivial is the bare handler every Monitor benchmark is judged against.
@@ -135,8 +112,6 @@ func timersHandler(sets []Tags) http.HandlerFunc {
 		w.Write(okBody)
 	}
 }
-
-var benchRequest = httptest.NewRequest("GET", "http://shop.example.com/cart/42", nil)
 
 func benchMiddleware(tb testing.TB, h http.Handler, sink *udpSink, opts ...Option) *Middleware {
 	tb.Helper()

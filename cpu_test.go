@@ -150,8 +150,6 @@ func burn(d time.Duration) {
 	burnSink.Add(int64(x))
 }
 
-var burnSink atomic.Int64
-
 // cpuRun serves requests through a Middleware with model m, each burning
 // per of CPU inside one timer, from conc goroutines, and returns the
 // packets and the process's CPU over the run, in seconds.

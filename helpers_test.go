@@ -1,17 +1,23 @@
 package pynba
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pynba-go/pynba/pb"
 	"github.com/pynba-go/pynba/pinbatest"
 )
 
@@ -244,3 +250,118 @@ func (r *fuzzBytes) byte() byte {
 
 // fuzzChan is a tag value that cannot be a tag.
 var fuzzChan = make(chan int)
+
+// rawPacket returns a valid Pinba packet for script, padded to size bytes
+// when size > 0.
+func rawPacket(tb testing.TB, script string, size int) []byte {
+	tb.Helper()
+	rec := pb.Record{Hostname: "reporter.test", ServerName: "srv", ScriptName: script, RequestCount: 1}
+	pkt, err := rec.Append(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if size > 0 {
+		// script_name grows from len(script) to L bytes; its length
+		// prefix takes 2 bytes from 128 on.
+		rec.ScriptName += strings.Repeat("x", size-len(pkt)-1)
+		if pkt, err = rec.Append(nil); err != nil || len(pkt) != size {
+			tb.Fatalf("packet of %d bytes (%v), want %d", len(pkt), err, size)
+		}
+	}
+	return pkt
+}
+
+// testReporter returns a Reporter sending to servers, closed at the end of
+// the test.
+func testReporter(tb testing.TB, servers string, opts ...Option) *Reporter {
+	tb.Helper()
+	r, err := NewReporter(servers, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	return r
+}
+
+// discardServer is a loopback UDP receiver that reads and discards,
+// allocating nothing: allocation counts (testing.AllocsPerRun, -benchmem)
+// cover every goroutine, and pinbatest's decoding would be counted.
+func discardServer(tb testing.TB) (addr string, received *atomic.Int64) {
+	tb.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	received = new(atomic.Int64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			received.Add(1)
+		}
+	}()
+	tb.Cleanup(func() {
+		conn.Close()
+		<-done
+	})
+	return conn.LocalAddr().String(), received
+}
+
+// benchWriter is a ResponseWriter that discards, with the optional
+// interfaces of net/http's own (Flusher, Hijacker, ReaderFrom,
+// StringWriter), so that the wrapper's cost is the one met in production.
+type benchWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *benchWriter) Header() http.Header { return w.h }
+
+func (w *benchWriter) WriteHeader(code int) { w.code = code }
+
+func (w *benchWriter) Write(b []byte) (int, error) { w.n += len(b); return len(b), nil }
+
+func (w *benchWriter) WriteString(s string) (int, error) {
+	w.n += len(s)
+	return len(s), nil
+}
+
+func (w *benchWriter) Flush() {}
+
+func (w *benchWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, errors.New("benchWriter: no connection")
+}
+
+func (w *benchWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }
+
+var benchRequest = httptest.NewRequest("GET", "http://shop.example.com/cart/42", nil)
+
+var burnSink atomic.Int64
+
+// panicMessage runs fn and returns what it panicked with, "" if it did not.
+func panicMessage(fn func()) (msg string) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg = fmt.Sprint(p)
+		}
+	}()
+	fn()
+	return ""
+}
+
+// mustEventually polls cond until it holds, and fails the test when wait
+// passes first.
+func mustEventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if !eventually(cond) {
+		t.Fatalf("waited %v for %s", wait, what)
+	}
+}

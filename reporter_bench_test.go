@@ -25,14 +25,14 @@ import (
 // impl=async-flood does not wait, so most packets are dropped (cheaper).
 // The sent/op and dropped/op metrics say how many.
 func BenchmarkReporterSend(b *testing.B) {
-	pkt := repPacket(b, "/bench", 700)
+	pkt := rawPacket(b, "/bench", 700)
 	b.Run("recv=pinbatest", func(b *testing.B) {
 		srv := pinbatest.NewServer()
 		defer srv.Close()
 		benchReporterSend(b, srv.Addr(), pkt, func() { srv.Take() })
 	})
 	b.Run("recv=discard", func(b *testing.B) {
-		addr, _ := repDiscardServer(b)
+		addr, _ := discardServer(b)
 		benchReporterSend(b, addr, pkt, func() {})
 	})
 }
@@ -52,13 +52,13 @@ func benchReporterSend(b *testing.B, addr string, pkt []byte, drain func()) {
 		}
 	}
 	b.Run("impl=sync", func(b *testing.B) {
-		r := newRepReporter(b, addr)
+		r := testReporter(b, addr)
 		r.Send(pkt)
 		run(b, func() { r.Send(pkt) })
 		reportReporter(b, r)
 	})
 	b.Run("impl=async", func(b *testing.B) {
-		r := newRepReporter(b, addr, WithAsync(1024))
+		r := testReporter(b, addr, WithAsync(1024))
 		r.Send(pkt)
 		i := 0
 		run(b, func() {
@@ -74,7 +74,7 @@ func benchReporterSend(b *testing.B, addr string, pkt []byte, drain func()) {
 		reportReporter(b, r)
 	})
 	b.Run("impl=async-flood", func(b *testing.B) {
-		r := newRepReporter(b, addr, WithAsync(1024))
+		r := testReporter(b, addr, WithAsync(1024))
 		r.Send(pkt)
 		run(b, func() { r.Send(pkt) })
 		reportReporter(b, r)
@@ -94,8 +94,8 @@ func benchReporterSend(b *testing.B, addr string, pkt []byte, drain func()) {
 // impl=async-flood above, the queue is not waited for, so most packets are
 // dropped.
 func BenchmarkReporterSendParallel(b *testing.B) {
-	pkt := repPacket(b, "/bench", 700)
-	addr, _ := repDiscardServer(b)
+	pkt := rawPacket(b, "/bench", 700)
+	addr, _ := discardServer(b)
 	run := func(b *testing.B, send func()) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(pkt)))
@@ -106,12 +106,12 @@ func BenchmarkReporterSendParallel(b *testing.B) {
 		})
 	}
 	b.Run("impl=sync", func(b *testing.B) {
-		r := newRepReporter(b, addr)
+		r := testReporter(b, addr)
 		run(b, func() { r.Send(pkt) })
 		reportReporter(b, r)
 	})
 	b.Run("impl=async-flood", func(b *testing.B) {
-		r := newRepReporter(b, addr, WithAsync(1024))
+		r := testReporter(b, addr, WithAsync(1024))
 		run(b, func() { r.Send(pkt) })
 		reportReporter(b, r)
 	})

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,47 +20,9 @@ import (
 	"github.com/pynba-go/pynba/pinbatest"
 )
 
-const repWait = 2 * time.Second
-
-// repPacket returns a valid Pinba packet for script, padded to size bytes
-// when size > 0.
-func repPacket(tb testing.TB, script string, size int) []byte {
-	tb.Helper()
-	rec := pb.Record{Hostname: "reporter.test", ServerName: "srv", ScriptName: script, RequestCount: 1}
-	pkt, err := rec.Append(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if size > 0 {
-		// script_name grows from len(script) to L bytes; its length
-		// prefix takes 2 bytes from 128 on.
-		rec.ScriptName += strings.Repeat("x", size-len(pkt)-1)
-		if pkt, err = rec.Append(nil); err != nil || len(pkt) != size {
-			tb.Fatalf("packet of %d bytes (%v), want %d", len(pkt), err, size)
-		}
-	}
-	return pkt
-}
-
-func newRepReporter(tb testing.TB, servers string, opts ...Option) *Reporter {
-	tb.Helper()
-	r, err := NewReporter(servers, opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { r.Close() })
-	return r
-}
-
-func newRepServer(tb testing.TB) *pinbatest.Server {
-	srv := pinbatest.NewServer()
-	tb.Cleanup(srv.Close)
-	return srv
-}
-
-// newRepServer6 starts a pinbatest server on [::1], or skips the test if
+// newServer6 starts a pinbatest server on [::1], or skips the test if
 // ::1 cannot be bound.
-func newRepServer6(tb testing.TB) (srv *pinbatest.Server) {
+func newServer6(tb testing.TB) (srv *pinbatest.Server) {
 	tb.Helper()
 	func() {
 		defer func() {
@@ -73,16 +36,16 @@ func newRepServer6(tb testing.TB) (srv *pinbatest.Server) {
 	return srv
 }
 
-// repDNS resolves the names it was told, and fails for all others.
-type repDNS struct {
+// fakeDNS resolves the names it was told, and fails for all others.
+type fakeDNS struct {
 	mu    sync.Mutex
 	names map[string][]netip.Addr
 	calls atomic.Int64
 }
 
-func newRepDNS() *repDNS { return &repDNS{names: map[string][]netip.Addr{}} }
+func newFakeDNS() *fakeDNS { return &fakeDNS{names: map[string][]netip.Addr{}} }
 
-func (d *repDNS) set(host string, addrs ...string) {
+func (d *fakeDNS) set(host string, addrs ...string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(addrs) == 0 {
@@ -95,7 +58,7 @@ func (d *repDNS) set(host string, addrs ...string) {
 	}
 }
 
-func (d *repDNS) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+func (d *fakeDNS) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
 	d.calls.Add(1)
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -105,25 +68,7 @@ func (d *repDNS) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
-// repErrLog records what the error handler hears.
-type repErrLog struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (l *repErrLog) handle(err error) {
-	l.mu.Lock()
-	l.errs = append(l.errs, err)
-	l.mu.Unlock()
-}
-
-func (l *repErrLog) all() []error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]error(nil), l.errs...)
-}
-
-func repSendErrors(errs []error, target error) []*SendError {
+func sendErrorsIn(errs []error, target error) []*SendError {
 	var out []*SendError
 	for _, err := range errs {
 		var se *SendError
@@ -132,18 +77,6 @@ func repSendErrors(errs []error, target error) []*SendError {
 		}
 	}
 	return out
-}
-
-// repEventually polls cond until it holds or repWait has passed.
-func repEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(repWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", repWait, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestReporterParseServers(t *testing.T) {
@@ -175,14 +108,14 @@ func TestReporterParseServers(t *testing.T) {
 			"e.test:30002", "f.test:30002", "g.test:30002", "h.test:30002",
 		}},
 	}
-	dns := newRepDNS() // no names: nothing is looked up outside
+	dns := newFakeDNS() // no names: nothing is looked up outside
 	for _, tc := range good {
 		r, err := NewReporter(tc.in, WithResolver(dns.resolve))
 		if err != nil {
 			t.Errorf("NewReporter(%q): %v", tc.in, err)
 			continue
 		}
-		if got := r.Servers(); !repEqualStrings(got, tc.want) {
+		if got := r.Servers(); !slices.Equal(got, tc.want) {
 			t.Errorf("NewReporter(%q).Servers() = %q, want %q", tc.in, got, tc.want)
 		}
 		if err := r.Close(); err != nil {
@@ -224,7 +157,7 @@ func TestReporterParseServers(t *testing.T) {
 		{"a b c d e f g h i", "i", "more than 8 servers"},
 		{"127.0.0.1 host:99999", "host:99999", "port out of range"},
 	}
-	dns = newRepDNS()
+	dns = newFakeDNS()
 	for _, tc := range bad {
 		r, err := NewReporter(tc.in, WithResolver(dns.resolve))
 		if err == nil {
@@ -245,28 +178,16 @@ func TestReporterParseServers(t *testing.T) {
 	}
 }
 
-func repEqualStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestReporterTwoServersSameDatagram(t *testing.T) {
-	a, b := newRepServer(t), newRepServer(t)
-	r := newRepReporter(t, a.Addr()+", "+b.Addr())
-	pkt := repPacket(t, "/two", 0)
+	a, b := newServer(t), newServer(t)
+	r := testReporter(t, a.Addr()+", "+b.Addr())
+	pkt := rawPacket(t, "/two", 0)
 	r.Send(pkt)
-	pa, err := a.Next(repWait)
+	pa, err := a.Next(wait)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb, err := b.Next(repWait)
+	pb, err := b.Next(wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,13 +203,13 @@ func TestReporterTwoServersSameDatagram(t *testing.T) {
 }
 
 func TestReporterIPv6(t *testing.T) {
-	srv := newRepServer6(t)
-	v4 := newRepServer(t)
-	r := newRepReporter(t, fmt.Sprintf("[::1]:%d %s", srv.Port(), v4.Addr()))
-	pkt := repPacket(t, "/v6", 0)
+	srv := newServer6(t)
+	v4 := newServer(t)
+	r := testReporter(t, fmt.Sprintf("[::1]:%d %s", srv.Port(), v4.Addr()))
+	pkt := rawPacket(t, "/v6", 0)
 	r.Send(pkt)
 	for _, s := range []*pinbatest.Server{srv, v4} {
-		p, err := s.Next(repWait)
+		p, err := s.Next(wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,8 +222,8 @@ func TestReporterIPv6(t *testing.T) {
 	}
 }
 
-// repClosedPort returns a loopback UDP port nobody listens on.
-func repClosedPort(t *testing.T) int {
+// closedPort returns a loopback UDP port nobody listens on.
+func closedPort(t *testing.T) int {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -314,19 +235,19 @@ func repClosedPort(t *testing.T) int {
 }
 
 func TestReporterClosedPort(t *testing.T) {
-	live := newRepServer(t)
-	var log repErrLog
-	r := newRepReporter(t, fmt.Sprintf("127.0.0.1:%d %s", repClosedPort(t), live.Addr()), WithErrorHandler(log.handle))
+	live := newServer(t)
+	var log errLog
+	r := testReporter(t, fmt.Sprintf("127.0.0.1:%d %s", closedPort(t), live.Addr()), WithErrorHandler(log.handle))
 	const n = 20
 	for i := range n {
 		start := time.Now()
-		r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+		r.Send(rawPacket(t, fmt.Sprint("/", i), 0))
 		if d := time.Since(start); d > 200*time.Millisecond {
 			t.Errorf("Send took %v", d)
 		}
 		time.Sleep(100 * time.Microsecond) // let any ICMP error come back
 	}
-	ps, err := live.Wait(n, repWait)
+	ps, err := live.Wait(n, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +260,7 @@ func TestReporterClosedPort(t *testing.T) {
 	if s.Sent+s.SendErrors != 2*n || s.Sent < n {
 		t.Errorf("stats %+v: want Sent+SendErrors = %d", s, 2*n)
 	}
-	errs := repSendErrors(log.all(), nil)
+	errs := sendErrorsIn(log.all(), nil)
 	if uint64(len(errs)) != s.SendErrors {
 		t.Errorf("%d errors reported, %d counted", len(errs), s.SendErrors)
 	}
@@ -355,8 +276,8 @@ func TestReporterClosedPort(t *testing.T) {
 // from an IPv4-only socket, as on a system without IPv6) and checks they
 // are counted and reported while another server still receives.
 func TestReporterSocketError(t *testing.T) {
-	srv6 := newRepServer6(t)
-	live := newRepServer(t)
+	srv6 := newServer6(t)
+	live := newServer(t)
 	old := listenUDP
 	t.Cleanup(func() { listenUDP = old })
 	listenUDP = func(network string) (*net.UDPConn, error) {
@@ -365,22 +286,22 @@ func TestReporterSocketError(t *testing.T) {
 		}
 		return net.ListenUDP("udp4", nil)
 	}
-	var log repErrLog
-	r := newRepReporter(t, fmt.Sprintf("[::1]:%d,%s", srv6.Port(), live.Addr()), WithErrorHandler(log.handle))
+	var log errLog
+	r := testReporter(t, fmt.Sprintf("[::1]:%d,%s", srv6.Port(), live.Addr()), WithErrorHandler(log.handle))
 	if r.socks[0].conn6 != nil {
 		t.Fatal("an IPv6 socket was opened")
 	}
 	const n = 5
 	for range n {
-		r.Send(repPacket(t, "/x", 0))
+		r.Send(rawPacket(t, "/x", 0))
 	}
-	if _, err := live.Wait(n, repWait); err != nil {
+	if _, err := live.Wait(n, wait); err != nil {
 		t.Fatal(err)
 	}
 	if s := r.Stats(); s.Sent != n || s.SendErrors != n {
 		t.Errorf("stats %+v", s)
 	}
-	errs := repSendErrors(log.all(), nil)
+	errs := sendErrorsIn(log.all(), nil)
 	if len(errs) != n {
 		t.Fatalf("errors %v", log.all())
 	}
@@ -398,8 +319,8 @@ func TestReporterSocketError(t *testing.T) {
 // TestReporterNoDualStack acts out a system whose "udp" socket is
 // IPv4-only: IPv6 servers get a socket of their own.
 func TestReporterNoDualStack(t *testing.T) {
-	srv6 := newRepServer6(t)
-	live := newRepServer(t)
+	srv6 := newServer6(t)
+	live := newServer(t)
 	old := listenUDP
 	t.Cleanup(func() { listenUDP = old })
 	listenUDP = func(network string) (*net.UDPConn, error) {
@@ -408,15 +329,15 @@ func TestReporterNoDualStack(t *testing.T) {
 		}
 		return net.ListenUDP(network, nil)
 	}
-	dns := newRepDNS()
+	dns := newFakeDNS()
 	dns.set("v6.test", "::1")
-	r := newRepReporter(t, fmt.Sprintf("v6.test:%d %s", srv6.Port(), live.Addr()), WithResolver(dns.resolve))
+	r := testReporter(t, fmt.Sprintf("v6.test:%d %s", srv6.Port(), live.Addr()), WithResolver(dns.resolve))
 	if r.socks[0].conn6 == nil {
 		t.Fatal("no IPv6 socket")
 	}
-	r.Send(repPacket(t, "/x", 0))
+	r.Send(rawPacket(t, "/x", 0))
 	for _, s := range []*pinbatest.Server{srv6, live} {
-		if _, err := s.Next(repWait); err != nil {
+		if _, err := s.Next(wait); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -425,18 +346,18 @@ func TestReporterNoDualStack(t *testing.T) {
 	}
 
 	// Only IPv4 servers: no second socket.
-	r4 := newRepReporter(t, live.Addr())
+	r4 := testReporter(t, live.Addr())
 	if r4.socks[0].conn6 != nil {
 		t.Error("IPv6 socket opened for IPv4 servers only")
 	}
 }
 
 func TestReporterUnresolvable(t *testing.T) {
-	live := newRepServer(t)
-	dns := newRepDNS()
-	var log repErrLog
+	live := newServer(t)
+	dns := newFakeDNS()
+	var log errLog
 	start := time.Now()
-	r := newRepReporter(t, "nowhere.test "+live.Addr(), WithResolver(dns.resolve), WithErrorHandler(log.handle))
+	r := testReporter(t, "nowhere.test "+live.Addr(), WithResolver(dns.resolve), WithErrorHandler(log.handle))
 	if s := r.Stats(); s.ResolveErrors != 1 {
 		t.Errorf("stats %+v", s)
 	}
@@ -452,42 +373,42 @@ func TestReporterUnresolvable(t *testing.T) {
 
 	const n = 3
 	for range n {
-		r.Send(repPacket(t, "/ok", 0))
+		r.Send(rawPacket(t, "/ok", 0))
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("NewReporter and %d Sends took %v", n, d)
 	}
-	if _, err := live.Wait(n, repWait); err != nil {
+	if _, err := live.Wait(n, wait); err != nil {
 		t.Fatal(err)
 	}
 	if s := r.Stats(); s != (Stats{Sent: n, Unresolved: n, ResolveErrors: 1}) {
 		t.Errorf("stats %+v", s)
 	}
-	un := repSendErrors(log.all(), ErrUnresolved)
+	un := sendErrorsIn(log.all(), ErrUnresolved)
 	if len(un) != n || un[0].Server != "nowhere.test:30002" || un[0].Addr.IsValid() {
 		t.Fatalf("errors %v", log.all())
 	}
-	if want := "pynba: packet of " + fmt.Sprint(len(repPacket(t, "/ok", 0))) + " bytes not sent to Pinba server nowhere.test:30002: server name has no address yet"; un[0].Error() != want {
+	if want := "pynba: packet of " + fmt.Sprint(len(rawPacket(t, "/ok", 0))) + " bytes not sent to Pinba server nowhere.test:30002: server name has no address yet"; un[0].Error() != want {
 		t.Errorf("error %q, want %q", un[0].Error(), want)
 	}
 }
 
 func TestReporterResolvesLater(t *testing.T) {
-	srv := newRepServer(t)
-	dns := newRepDNS()
-	r := newRepReporter(t, fmt.Sprintf("late.test:%d", srv.Port()), WithResolver(dns.resolve), WithResolveInterval(2*time.Millisecond))
-	r.Send(repPacket(t, "/before", 0))
+	srv := newServer(t)
+	dns := newFakeDNS()
+	r := testReporter(t, fmt.Sprintf("late.test:%d", srv.Port()), WithResolver(dns.resolve), WithResolveInterval(2*time.Millisecond))
+	r.Send(rawPacket(t, "/before", 0))
 	if s := r.Stats(); s.Unresolved != 1 || s.Sent != 0 {
 		t.Errorf("stats %+v", s)
 	}
 
 	// The name starts resolving: the next refresh picks it up.
 	dns.set("late.test", "127.0.0.1")
-	repEventually(t, "the new address", func() bool {
-		r.Send(repPacket(t, "/after", 0))
+	mustEventually(t, "the new address", func() bool {
+		r.Send(rawPacket(t, "/after", 0))
 		return r.Stats().Sent > 0
 	})
-	p, err := srv.Next(repWait)
+	p, err := srv.Next(wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,11 +419,11 @@ func TestReporterResolvesLater(t *testing.T) {
 	// The name stops resolving: the last address stays in use.
 	dns.set("late.test")
 	errsBefore := r.Stats().ResolveErrors
-	repEventually(t, "failed lookups", func() bool { return r.Stats().ResolveErrors >= errsBefore+2 })
+	mustEventually(t, "failed lookups", func() bool { return r.Stats().ResolveErrors >= errsBefore+2 })
 	srv.Take()
 	sentBefore := r.Stats().Sent
-	r.Send(repPacket(t, "/kept", 0))
-	if p, err := srv.Next(repWait); err != nil || p.ScriptName != "/kept" {
+	r.Send(rawPacket(t, "/kept", 0))
+	if p, err := srv.Next(wait); err != nil || p.ScriptName != "/kept" {
 		t.Fatalf("packet %v, %v", p, err)
 	}
 	if s := r.Stats(); s.Sent != sentBefore+1 {
@@ -511,35 +432,35 @@ func TestReporterResolvesLater(t *testing.T) {
 }
 
 func TestReporterPrefersIPv4(t *testing.T) {
-	srv := newRepServer(t)
-	dns := newRepDNS()
+	srv := newServer(t)
+	dns := newFakeDNS()
 	dns.set("both.test", "::1", "::ffff:127.0.0.1", "127.0.0.2")
-	r := newRepReporter(t, fmt.Sprintf("both.test:%d", srv.Port()), WithResolver(dns.resolve))
+	r := testReporter(t, fmt.Sprintf("both.test:%d", srv.Port()), WithResolver(dns.resolve))
 	if got := *r.addrs.Load(); got[0] != netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(srv.Port())) {
 		t.Fatalf("address %v", got)
 	}
-	r.Send(repPacket(t, "/x", 0))
-	if _, err := srv.Next(repWait); err != nil {
+	r.Send(rawPacket(t, "/x", 0))
+	if _, err := srv.Next(wait); err != nil {
 		t.Fatal(err)
 	}
 
 	// An answer with no address is a failed lookup.
 	dns.set("empty.test", "0.0.0.0")
 	dns.names["empty.test"] = []netip.Addr{{}}
-	var log repErrLog
-	r2 := newRepReporter(t, "empty.test", WithResolver(dns.resolve), WithErrorHandler(log.handle))
+	var log errLog
+	r2 := testReporter(t, "empty.test", WithResolver(dns.resolve), WithErrorHandler(log.handle))
 	if s := r2.Stats(); s.ResolveErrors != 1 || !errors.Is(log.all()[0], errNoAddress) {
 		t.Errorf("stats %+v, errors %v", s, log.all())
 	}
 }
 
 func TestReporterTooLarge(t *testing.T) {
-	srv := newRepServer(t)
-	var log repErrLog
-	r := newRepReporter(t, srv.Addr(), WithMaxPacketSize(512), WithErrorHandler(log.handle))
-	r.Send(repPacket(t, "/big", 513))
-	r.Send(repPacket(t, "/fits", 512))
-	p, err := srv.Next(repWait)
+	srv := newServer(t)
+	var log errLog
+	r := testReporter(t, srv.Addr(), WithMaxPacketSize(512), WithErrorHandler(log.handle))
+	r.Send(rawPacket(t, "/big", 513))
+	r.Send(rawPacket(t, "/fits", 512))
+	p, err := srv.Next(wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +470,7 @@ func TestReporterTooLarge(t *testing.T) {
 	if s := r.Stats(); s != (Stats{Sent: 1, TooLarge: 1}) {
 		t.Errorf("stats %+v", s)
 	}
-	errs := repSendErrors(log.all(), ErrTooLarge)
+	errs := sendErrorsIn(log.all(), ErrTooLarge)
 	if len(errs) != 1 || errs[0].Size != 513 || errs[0].Limit != 512 || errs[0].Server != "" {
 		t.Fatalf("errors %v", log.all())
 	}
@@ -561,7 +482,7 @@ func TestReporterTooLarge(t *testing.T) {
 	}
 
 	// The default limit is the largest UDP datagram.
-	r2 := newRepReporter(t, srv.Addr())
+	r2 := testReporter(t, srv.Addr())
 	r2.Send(make([]byte, DefaultMaxPacketSize+1))
 	if s := r2.Stats(); s != (Stats{TooLarge: 1}) {
 		t.Errorf("stats %+v", s)
@@ -569,18 +490,18 @@ func TestReporterTooLarge(t *testing.T) {
 }
 
 func TestReporterAsync(t *testing.T) {
-	a, b := newRepServer(t), newRepServer(t)
-	r := newRepReporter(t, a.Addr()+" "+b.Addr(), WithAsync(64))
+	a, b := newServer(t), newServer(t)
+	r := testReporter(t, a.Addr()+" "+b.Addr(), WithAsync(64))
 	const n = 10
 	var sent [][]byte
 	for i := range n {
-		pkt := repPacket(t, fmt.Sprint("/", i), 0)
+		pkt := rawPacket(t, fmt.Sprint("/", i), 0)
 		sent = append(sent, pkt)
 		r.Send(pkt)
 		pkt[len(pkt)-1] ^= 0xff // Send copied it: this does not change what is sent
 	}
 	for _, srv := range []*pinbatest.Server{a, b} {
-		ps, err := srv.Wait(n, repWait)
+		ps, err := srv.Wait(n, wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -600,7 +521,7 @@ func TestReporterAsync(t *testing.T) {
 			sent[i][len(sent[i])-1] ^= 0xff
 		}
 	}
-	repEventually(t, "Sent to count", func() bool { return r.Stats().Sent == 2*n })
+	mustEventually(t, "Sent to count", func() bool { return r.Stats().Sent == 2*n })
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -609,10 +530,10 @@ func TestReporterAsync(t *testing.T) {
 	}
 }
 
-// repBlockingReporter returns an async reporter whose sender goroutine blocks,
+// blockingReporter returns an async reporter whose sender goroutine blocks,
 // on its first packet, in the error handler (the first server never
 // resolves), until release is closed; entered is closed once it blocks.
-func repBlockingReporter(t *testing.T, queueLen int, live *pinbatest.Server) (r *Reporter, entered, release chan struct{}) {
+func blockingReporter(t *testing.T, queueLen int, live *pinbatest.Server) (r *Reporter, entered, release chan struct{}) {
 	oneSender(t)
 	entered, release = make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -624,7 +545,7 @@ func repBlockingReporter(t *testing.T, queueLen int, live *pinbatest.Server) (r 
 			})
 		}
 	}
-	r = newRepReporter(t, "blocked.test "+live.Addr(), WithAsync(queueLen), WithErrorHandler(handler), WithResolver(newRepDNS().resolve))
+	r = testReporter(t, "blocked.test "+live.Addr(), WithAsync(queueLen), WithErrorHandler(handler), WithResolver(newFakeDNS().resolve))
 	t.Cleanup(func() {
 		select {
 		case <-release:
@@ -632,29 +553,29 @@ func repBlockingReporter(t *testing.T, queueLen int, live *pinbatest.Server) (r 
 			close(release)
 		}
 	})
-	r.Send(repPacket(t, "/first", 0))
+	r.Send(rawPacket(t, "/first", 0))
 	select {
 	case <-entered:
-	case <-time.After(repWait):
+	case <-time.After(wait):
 		t.Fatal("the sender never took the first packet")
 	}
 	return r, entered, release
 }
 
 func TestReporterAsyncQueueFull(t *testing.T) {
-	live := newRepServer(t)
-	r, _, release := repBlockingReporter(t, 1, live)
+	live := newServer(t)
+	r, _, release := blockingReporter(t, 1, live)
 	// The sender is blocked: one packet fills the queue, the rest are
 	// dropped.
 	const n = 10
 	for i := range n {
-		r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+		r.Send(rawPacket(t, fmt.Sprint("/", i), 0))
 	}
 	if s := r.Stats(); s.QueueDropped != n-1 {
 		t.Errorf("stats %+v, want %d dropped", s, n-1)
 	}
 	close(release)
-	ps, err := live.Wait(2, repWait)
+	ps, err := live.Wait(2, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -673,10 +594,10 @@ func TestReporterAsyncQueueFull(t *testing.T) {
 }
 
 func TestReporterAsyncQueueFullCounted(t *testing.T) {
-	a, b := newRepServer(t), newRepServer(t)
-	r := newRepReporter(t, a.Addr()+","+b.Addr(), WithAsync(1))
+	a, b := newServer(t), newServer(t)
+	r := testReporter(t, a.Addr()+","+b.Addr(), WithAsync(1))
 	const n = 2000
-	pkt := repPacket(t, "/many", 0)
+	pkt := rawPacket(t, "/many", 0)
 	for range n {
 		r.Send(pkt)
 	}
@@ -694,16 +615,16 @@ func TestReporterAsyncQueueFullCounted(t *testing.T) {
 }
 
 func TestReporterAsyncCloseDrains(t *testing.T) {
-	live := newRepServer(t)
-	r, _, release := repBlockingReporter(t, 16, live)
+	live := newServer(t)
+	r, _, release := blockingReporter(t, 16, live)
 	const n = 10
 	for i := range n {
-		r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+		r.Send(rawPacket(t, fmt.Sprint("/", i), 0))
 	}
 	// Close while the n packets wait in the queue.
 	closed := make(chan error)
 	go func() { closed <- r.Close() }()
-	repEventually(t, "Close to begin", r.closed.Load)
+	mustEventually(t, "Close to begin", r.closed.Load)
 	select {
 	case err := <-closed:
 		t.Fatalf("Close returned (%v) before the queue was sent", err)
@@ -715,13 +636,13 @@ func TestReporterAsyncCloseDrains(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(repWait):
+	case <-time.After(wait):
 		t.Fatal("Close did not return")
 	}
 	if s := r.Stats(); s.Sent != n+1 || s.QueueDropped != 0 {
 		t.Errorf("stats %+v", s)
 	}
-	ps, err := live.Wait(n+1, repWait)
+	ps, err := live.Wait(n+1, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -735,7 +656,7 @@ func TestReporterAsyncCloseDrains(t *testing.T) {
 func TestReporterCloseDuringSends(t *testing.T) {
 	for _, async := range []bool{false, true} {
 		t.Run(fmt.Sprint("async=", async), func(t *testing.T) {
-			live := newRepServer(t)
+			live := newServer(t)
 			var opts []Option
 			if async {
 				opts = append(opts, WithAsync(16))
@@ -746,7 +667,7 @@ func TestReporterCloseDuringSends(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pkt := repPacket(t, "/race", 0)
+			pkt := rawPacket(t, "/race", 0)
 			var total atomic.Uint64
 			var stop atomic.Bool
 			var wg sync.WaitGroup
@@ -758,12 +679,12 @@ func TestReporterCloseDuringSends(t *testing.T) {
 					}
 				})
 			}
-			repEventually(t, "sends", func() bool { return total.Load() > 200 })
+			mustEventually(t, "sends", func() bool { return total.Load() > 200 })
 			if err := r.Close(); err != nil {
 				t.Error(err)
 			}
 			after := total.Load()
-			repEventually(t, "sends after Close", func() bool { return total.Load() > after+100 })
+			mustEventually(t, "sends after Close", func() bool { return total.Load() > after+100 })
 			stop.Store(true)
 			wg.Wait()
 			if err := r.Close(); err != nil {
@@ -782,8 +703,8 @@ func TestReporterCloseDuringSends(t *testing.T) {
 }
 
 func TestReporterSendAfterClose(t *testing.T) {
-	srv := newRepServer(t)
-	var log repErrLog
+	srv := newServer(t)
+	var log errLog
 	r, err := NewReporter(srv.Addr()+" 127.0.0.1:1", WithErrorHandler(log.handle))
 	if err != nil {
 		t.Fatal(err)
@@ -793,7 +714,7 @@ func TestReporterSendAfterClose(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r.Send(repPacket(t, "/late", 0))
+	r.Send(rawPacket(t, "/late", 0))
 	if s := r.Stats(); s != (Stats{SendErrors: 2}) {
 		t.Errorf("stats %+v", s)
 	}
@@ -818,14 +739,14 @@ func TestReporterCloseCancelsLookup(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	var log repErrLog
+	var log errLog
 	r, err := NewReporter("slow.test", WithResolver(resolver), WithResolveInterval(time.Millisecond), WithErrorHandler(log.handle))
 	if err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-blocked:
-	case <-time.After(repWait):
+	case <-time.After(wait):
 		t.Fatal("no second lookup")
 	}
 	start := time.Now()
@@ -840,68 +761,37 @@ func TestReporterCloseCancelsLookup(t *testing.T) {
 	}
 }
 
-// repDiscardServer is a loopback UDP receiver that reads and discards,
-// allocating nothing: allocation counts (testing.AllocsPerRun, -benchmem)
-// cover every goroutine, and pinbatest's decoding would be counted.
-func repDiscardServer(tb testing.TB) (addr string, received *atomic.Int64) {
-	tb.Helper()
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	received = new(atomic.Int64)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 64<<10)
-		for {
-			if _, err := conn.Read(buf); err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				continue
-			}
-			received.Add(1)
-		}
-	}()
-	tb.Cleanup(func() {
-		conn.Close()
-		<-done
-	})
-	return conn.LocalAddr().String(), received
-}
-
 func TestReporterSendAllocs(t *testing.T) {
-	addr, received := repDiscardServer(t)
-	addr2, _ := repDiscardServer(t)
-	pkt := repPacket(t, "/allocs", 700)
+	addr, received := discardServer(t)
+	addr2, _ := discardServer(t)
+	pkt := rawPacket(t, "/allocs", 700)
 
-	r := newRepReporter(t, addr+" "+addr2)
+	r := testReporter(t, addr+" "+addr2)
 	r.Send(pkt)
 	if a := testing.AllocsPerRun(1000, func() { r.Send(pkt) }); a != 0 {
 		t.Errorf("sync Send: %v allocations", a)
 	}
 
-	ra := newRepReporter(t, addr, WithAsync(1024))
+	ra := testReporter(t, addr, WithAsync(1024))
 	for range 10 {
 		ra.Send(pkt)
 	}
-	repEventually(t, "async warm-up", func() bool { return ra.Stats().Sent == 10 })
+	mustEventually(t, "async warm-up", func() bool { return ra.Stats().Sent == 10 })
 	// Gosched lets the sender run and give its buffer back to the pool,
 	// as it does between requests.
 	a := testing.AllocsPerRun(1000, func() { ra.Send(pkt); runtime.Gosched() })
 	switch {
-	case repRaceEnabled():
+	case raceEnabled():
 		// The race detector makes sync.Pool drop a share of what it is given.
 		t.Logf("async Send: %v allocations under -race", a)
 	case a > 0.01:
 		t.Errorf("async Send: %v allocations", a)
 	}
-	repEventually(t, "datagrams", func() bool { return received.Load() > 0 })
+	mustEventually(t, "datagrams", func() bool { return received.Load() > 0 })
 }
 
-// repRaceEnabled says whether the test binary was built with -race.
-func repRaceEnabled() bool {
+// raceEnabled says whether the test binary was built with -race.
+func raceEnabled() bool {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return false
@@ -954,8 +844,8 @@ func oneSender(t *testing.T) {
 // the Reporter has a socket per P, and every server still gets every
 // datagram.
 func TestReporterSocketPerP(t *testing.T) {
-	a, b := newRepServer(t), newRepServer(t)
-	r := newRepReporter(t, a.Addr()+","+b.Addr())
+	a, b := newServer(t), newServer(t)
+	r := testReporter(t, a.Addr()+","+b.Addr())
 	if want := min(runtime.GOMAXPROCS(0), maxSockets); len(r.socks) != want {
 		t.Errorf("%d sockets, want %d", len(r.socks), want)
 	}
@@ -964,13 +854,13 @@ func TestReporterSocketPerP(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				r.Send(repPacket(t, fmt.Sprintf("/%d/%d", w, i), 0))
+				r.Send(rawPacket(t, fmt.Sprintf("/%d/%d", w, i), 0))
 			}
 		})
 	}
 	wg.Wait()
 	for _, srv := range []*pinbatest.Server{a, b} {
-		ps, err := srv.Wait(workers*each, repWait)
+		ps, err := srv.Wait(workers*each, wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -991,14 +881,14 @@ func TestReporterSocketPerP(t *testing.T) {
 // goroutines: every packet is either received (by both servers) or
 // counted as dropped, none twice, and Close sends what was queued.
 func TestReporterAsyncExactCount(t *testing.T) {
-	a, b := newRepServer(t), newRepServer(t)
-	r := newRepReporter(t, a.Addr()+" "+b.Addr(), WithAsync(8))
+	a, b := newServer(t), newServer(t)
+	r := testReporter(t, a.Addr()+" "+b.Addr(), WithAsync(8))
 	const workers, each = 4, 500
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				r.Send(repPacket(t, fmt.Sprintf("/%d/%d", w, i), 0))
+				r.Send(rawPacket(t, fmt.Sprintf("/%d/%d", w, i), 0))
 			}
 		})
 	}
@@ -1011,7 +901,7 @@ func TestReporterAsyncExactCount(t *testing.T) {
 		t.Fatalf("stats %+v: %d packets not all sent or dropped", s, workers*each)
 	}
 	for _, srv := range []*pinbatest.Server{a, b} {
-		if _, err := srv.Wait(int(s.Sent/2), repWait); err != nil {
+		if _, err := srv.Wait(int(s.Sent/2), wait); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond) // nothing more arrives
@@ -1028,8 +918,8 @@ func TestReporterAsyncExactCount(t *testing.T) {
 func TestReporterAsyncAddressFamilies(t *testing.T) {
 	for _, dual := range []bool{true, false} {
 		t.Run(fmt.Sprint("dual=", dual), func(t *testing.T) {
-			srv6 := newRepServer6(t)
-			live := newRepServer(t)
+			srv6 := newServer6(t)
+			live := newServer(t)
 			if !dual {
 				old := listenUDP
 				t.Cleanup(func() { listenUDP = old })
@@ -1040,16 +930,16 @@ func TestReporterAsyncAddressFamilies(t *testing.T) {
 					return net.ListenUDP(network, nil)
 				}
 			}
-			r := newRepReporter(t, fmt.Sprintf("[::1]:%d %s", srv6.Port(), live.Addr()), WithAsync(256))
+			r := testReporter(t, fmt.Sprintf("[::1]:%d %s", srv6.Port(), live.Addr()), WithAsync(256))
 			if r.socks[0].dual != dual || (r.socks[0].conn6 != nil) == dual {
 				t.Fatalf("socket dual %v, IPv6 socket %v", r.socks[0].dual, r.socks[0].conn6 != nil)
 			}
 			const n = 50
 			for i := range n {
-				r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+				r.Send(rawPacket(t, fmt.Sprint("/", i), 0))
 			}
 			for _, s := range []*pinbatest.Server{srv6, live} {
-				if _, err := s.Wait(n, repWait); err != nil {
+				if _, err := s.Wait(n, wait); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -1067,7 +957,7 @@ func TestReporterAsyncAddressFamilies(t *testing.T) {
 // returns, the lookup counts as failed and is reported once, and the
 // refresh loop goes on until a lookup succeeds.
 func TestReporterResolverPanics(t *testing.T) {
-	live := newRepServer(t)
+	live := newServer(t)
 	var calls atomic.Int64
 	resolver := func(ctx context.Context, host string) ([]netip.Addr, error) {
 		if calls.Add(1) <= 3 {
@@ -1075,8 +965,8 @@ func TestReporterResolverPanics(t *testing.T) {
 		}
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 	}
-	var log repErrLog
-	r := newRepReporter(t, fmt.Sprintf("pinba.test:%d", live.Port()), WithResolver(resolver),
+	var log errLog
+	r := testReporter(t, fmt.Sprintf("pinba.test:%d", live.Port()), WithResolver(resolver),
 		WithResolveInterval(time.Millisecond), WithErrorHandler(log.handle))
 	errs := log.all()
 	var re *ResolveError
@@ -1087,8 +977,8 @@ func TestReporterResolverPanics(t *testing.T) {
 	if strings.Contains(errs[0].Error(), "boom") {
 		t.Errorf("error %q formats the panic's value", errs[0])
 	}
-	repEventually(t, "a lookup to succeed", func() bool {
-		r.Send(repPacket(t, "/x", 0))
+	mustEventually(t, "a lookup to succeed", func() bool {
+		r.Send(rawPacket(t, "/x", 0))
 		return live.Received() > 0
 	})
 	if s := r.Stats(); s.ResolveErrors != 3 {
@@ -1100,18 +990,18 @@ func TestReporterResolverPanics(t *testing.T) {
 // async sender and the refresh loop, which call it, go on working, and
 // every panic is counted.
 func TestReporterHandlerPanics(t *testing.T) {
-	live := newRepServer(t)
+	live := newServer(t)
 	handler := func(err error) { panic("handler boom") }
-	r := newRepReporter(t, "never.test "+live.Addr(), WithAsync(64), WithErrorHandler(handler),
-		WithResolver(newRepDNS().resolve), WithResolveInterval(time.Millisecond))
+	r := testReporter(t, "never.test "+live.Addr(), WithAsync(64), WithErrorHandler(handler),
+		WithResolver(newFakeDNS().resolve), WithResolveInterval(time.Millisecond))
 	const n = 20
 	for i := range n {
-		r.Send(repPacket(t, fmt.Sprint("/", i), 0))
+		r.Send(rawPacket(t, fmt.Sprint("/", i), 0))
 	}
-	if _, err := live.Wait(n, repWait); err != nil {
+	if _, err := live.Wait(n, wait); err != nil {
 		t.Fatal(err)
 	}
-	repEventually(t, "the refresh loop to go on", func() bool { return r.Stats().ResolveErrors >= 3 })
+	mustEventually(t, "the refresh loop to go on", func() bool { return r.Stats().ResolveErrors >= 3 })
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
