@@ -72,15 +72,10 @@ func run(out io.Writer, n int, also string) error {
 	}
 	mw, err := pynba.NewMiddleware(app(), servers,
 		pynba.WithHostname("demo-host"),
-		pynba.WithTags(pynba.Tags{"app": "demo"}),
-		// One report line per route, not per URL; requests no route
-		// matched share one line.
-		pynba.WithScriptName(func(r *http.Request) string {
-			if r.Pattern == "" {
-				return "(no route)"
-			}
-			return r.Pattern
-		}))
+		// Requests are named by their route (one report line per route,
+		// not per URL), and those no route matched share one line:
+		// Monitor's default with an http.ServeMux.
+		pynba.WithTags(pynba.Tags{"app": "demo"}))
 	if err != nil {
 		return err
 	}
