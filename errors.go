@@ -140,3 +140,66 @@ func describe(v any) string {
 	}
 	return t
 }
+
+// TagError tells which tag was dropped while flattening Tags, and why.
+// Name is the tag's full dotted path ("a.b" for Tags{"a": map[string]any{"b":
+// ...}}); when a whole tag is dropped because its value is nested too deep or
+// is too large, Name is the top-level name.
+type TagError struct {
+	Name string // the tag's dotted path
+	Err  error  // what was wrong with it
+}
+
+// Error returns a message such as `pynba: tag "a.b": chan int cannot be a
+// tag value`.
+func (e *TagError) Error() string {
+	return "pynba: tag " + strconv.Quote(e.Name) + ": " + e.Err.Error()
+}
+
+// Unwrap returns e.Err.
+func (e *TagError) Unwrap() error { return e.Err }
+
+// PacketTooLargeError says a request's packet was over the size limit, and
+// what was done: timers trimmed from the end to fit, or the packet dropped.
+type PacketTooLargeError struct {
+	Size      int  // bytes of the whole packet, after merging identical timers
+	Limit     int  // the limit (WithMaxPacketSize)
+	Timers    int  // timers in the whole packet
+	Kept      int  // timers kept in the packet sent
+	Dropped   bool // nothing was sent: even with no timers it was too large
+	SentBytes int  // bytes of the packet sent (0 when Dropped)
+}
+
+// Unwrap returns ErrTooLarge, so errors.Is(err, ErrTooLarge) holds for a
+// packet trimmed or dropped here as for one the Reporter refuses.
+func (e *PacketTooLargeError) Unwrap() error { return ErrTooLarge }
+
+func (e *PacketTooLargeError) Error() string {
+	if e.Dropped {
+		return fmt.Sprintf("pynba: packet of %d bytes is over the %d-byte limit even with no timers: dropped", e.Size, e.Limit)
+	}
+	return fmt.Sprintf("pynba: packet of %d bytes (%d timers) is over the %d-byte limit: sent the first %d timers in %d bytes",
+		e.Size, e.Timers, e.Limit, e.Kept, e.SentBytes)
+}
+
+// ErrLate is reported (wrapped) when a Collector or TimerRef is used after
+// its request ended. Such uses are ignored and counted in Stats.LateUses.
+var ErrLate = errors.New("pynba: request already ended")
+
+// Errors reported (wrapped) for timer misuse. The call does nothing.
+var (
+	ErrTimerRunning = errors.New("pynba: timer already running")
+	ErrTimerStopped = errors.New("pynba: timer not running")
+)
+
+// ErrResolverPanic is wrapped in the ResolveError of a lookup whose
+// Resolver (WithResolver) panicked: the lookup counts as failed.
+var ErrResolverPanic = errors.New("pynba: the resolver panicked")
+
+// ErrClosed is returned by a ScriptMonitor's Send after Close.
+var ErrClosed = errors.New("pynba: monitor closed")
+
+// ErrSending is returned by a ScriptMonitor's Send or Close called while the
+// monitor is sending (from a tag callable, String or Error method run by
+// the packet's build): the call does nothing.
+var ErrSending = errors.New("pynba: ScriptMonitor.Send called while the monitor is sending: ignored")

@@ -21,24 +21,6 @@ type Tag struct {
 	Name, Value string
 }
 
-// TagError tells which tag was dropped while flattening Tags, and why.
-// Name is the tag's full dotted path ("a.b" for Tags{"a": map[string]any{"b":
-// ...}}); when a whole tag is dropped because its value is nested too deep or
-// is too large, Name is the top-level name.
-type TagError struct {
-	Name string // the tag's dotted path
-	Err  error  // what was wrong with it
-}
-
-// Error returns a message such as `pynba: tag "a.b": chan int cannot be a
-// tag value`.
-func (e *TagError) Error() string {
-	return "pynba: tag " + strconv.Quote(e.Name) + ": " + e.Err.Error()
-}
-
-// Unwrap returns e.Err.
-func (e *TagError) Unwrap() error { return e.Err }
-
 const (
 	// maxTagDepth is how many containers (slices, arrays, maps, pointers,
 	// callables) a tag value may be nested in. A deeper value, such as a

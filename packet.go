@@ -2,7 +2,6 @@ package pynba
 
 import (
 	"errors"
-	"fmt"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -37,29 +36,6 @@ func (c *collector) buildAndSend() error {
 	core.stats.packets.Add(1)
 	core.reporter.Send(pkt)
 	return nil
-}
-
-// PacketTooLargeError says a request's packet was over the size limit, and
-// what was done: timers trimmed from the end to fit, or the packet dropped.
-type PacketTooLargeError struct {
-	Size      int  // bytes of the whole packet, after merging identical timers
-	Limit     int  // the limit (WithMaxPacketSize)
-	Timers    int  // timers in the whole packet
-	Kept      int  // timers kept in the packet sent
-	Dropped   bool // nothing was sent: even with no timers it was too large
-	SentBytes int  // bytes of the packet sent (0 when Dropped)
-}
-
-// Unwrap returns ErrTooLarge, so errors.Is(err, ErrTooLarge) holds for a
-// packet trimmed or dropped here as for one the Reporter refuses.
-func (e *PacketTooLargeError) Unwrap() error { return ErrTooLarge }
-
-func (e *PacketTooLargeError) Error() string {
-	if e.Dropped {
-		return fmt.Sprintf("pynba: packet of %d bytes is over the %d-byte limit even with no timers: dropped", e.Size, e.Limit)
-	}
-	return fmt.Sprintf("pynba: packet of %d bytes (%d timers) is over the %d-byte limit: sent the first %d timers in %d bytes",
-		e.Size, e.Timers, e.Limit, e.Kept, e.SentBytes)
 }
 
 // trim re-encodes the packet with fewer timers until it fits in limit.

@@ -260,10 +260,6 @@ func (c *collector) reportError(err error) {
 	}
 }
 
-// ErrLate is reported (wrapped) when a Collector or TimerRef is used after
-// its request ended. Such uses are ignored and counted in Stats.LateUses.
-var ErrLate = errors.New("pynba: request already ended")
-
 // late counts and reports a use of a stale handle. Called without mu.
 func (c *collector) late(what string) {
 	if c == nil || c.owner == nil {

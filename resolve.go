@@ -2,7 +2,6 @@ package pynba
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -101,10 +100,6 @@ func (r *Reporter) lookup(host string) (netip.Addr, error) {
 	}
 	return netip.Addr{}, errNoAddress
 }
-
-// ErrResolverPanic is wrapped in the ResolveError of a lookup whose
-// Resolver (WithResolver) panicked: the lookup counts as failed.
-var ErrResolverPanic = errors.New("pynba: the resolver panicked")
 
 // callResolver runs the resolver, turning a panic into an error.
 func (r *Reporter) callResolver(ctx context.Context, host string) (ips []netip.Addr, err error) {

@@ -1,7 +1,6 @@
 package pynba
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,14 +82,6 @@ func (sm *ScriptMonitor) Collector() Collector {
 // Timer registers a timer with the current measurement (pynba's
 // ScriptMonitor.timer).
 func (sm *ScriptMonitor) Timer(tags Tags) TimerRef { return sm.Collector().Timer(tags) }
-
-// ErrClosed is returned by a ScriptMonitor's Send after Close.
-var ErrClosed = errors.New("pynba: monitor closed")
-
-// ErrSending is returned by a ScriptMonitor's Send or Close called while the
-// monitor is sending (from a tag callable, String or Error method run by
-// the packet's build): the call does nothing.
-var ErrSending = errors.New("pynba: ScriptMonitor.Send called while the monitor is sending: ignored")
 
 // Send sends what was measured since the monitor started or last sent, as
 // one request, and starts a new measurement: timers made before it become

@@ -34,11 +34,11 @@ type Stats struct {
 // shared by a Middleware, ScriptMonitor or Runner and the Reporter it
 // creates.
 type counters struct {
-	sent          atomic.Uint64
-	sendErrors    atomic.Uint64
-	unresolved    atomic.Uint64
-	resolveErrors atomic.Uint64
-	queueDropped  atomic.Uint64
+	sent           atomic.Uint64
+	sendErrors     atomic.Uint64
+	unresolved     atomic.Uint64
+	resolveErrors  atomic.Uint64
+	queueDropped   atomic.Uint64
 	callbackPanics atomic.Uint64
 
 	requests        atomic.Uint64

@@ -1,7 +1,6 @@
 package pynba
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -53,12 +52,6 @@ type TimerRef struct {
 	s   *timerSlot
 	seq uint64
 }
-
-// Errors reported (wrapped) for timer misuse. The call does nothing.
-var (
-	ErrTimerRunning = errors.New("pynba: timer already running")
-	ErrTimerStopped = errors.New("pynba: timer not running")
-)
 
 // newTimer registers a new timer in c. Called with c.mu held.
 func (c *collector) newTimer(tags Tags) TimerRef {
