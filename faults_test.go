@@ -170,59 +170,6 @@ func TestNameUnresolvedThenResolves(t *testing.T) {
 	}
 }
 
-// Handlers that do not return normally: each request still sends one
-// correct packet, with its running timer, and leaves the registry empty.
-func TestHandlerPanicsOverHTTP(t *testing.T) {
-	cases := []struct {
-		name   string
-		fn     func(w http.ResponseWriter)
-		status uint32 // 0: not checked
-	}{
-		{"panic", func(w http.ResponseWriter) { panic("boom") }, 500},
-		{"panic after headers", func(w http.ResponseWriter) {
-			w.WriteHeader(http.StatusAccepted)
-			io.WriteString(w, "partial")
-			w.(http.Flusher).Flush()
-			panic("late boom")
-		}, 202},
-		{"ErrAbortHandler", func(w http.ResponseWriter) { panic(http.ErrAbortHandler) }, 500},
-		{"panic with an error", func(w http.ResponseWriter) { panic(errors.New("boom")) }, 500},
-		{"Goexit", func(w http.ResponseWriter) { runtime.Goexit() }, 0},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			srv := newServer(t)
-			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
-				SetTag("case", c.name)
-				Timer(Tags{"step": "before"}).Start() // still running at the panic
-				c.fn(w)
-			}, srv.Addr())
-			ts := httpServer(t, m)
-			resp, err := ts.Client().Get(ts.URL + "/fault")
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			p := next(t, srv)
-			if p.ScriptName != "/fault" || p.Tags.Get("case") != c.name || len(p.Timers) != 1 ||
-				p.Timers[0].Tags.Get("step") != "before" || p.Timers[0].HitCount != 1 {
-				t.Errorf("script %q tags %v timers %v", p.ScriptName, p.Tags, p.Timers)
-			}
-			if c.status != 0 && p.Status != c.status {
-				t.Errorf("status %d, want %d", p.Status, c.status)
-			} else if c.status == 0 {
-				t.Logf("%s: status %d", c.name, p.Status)
-			}
-			if n := registrySize(); n != 0 {
-				t.Errorf("registry holds %d goroutines", n)
-			}
-			if s := m.Stats(); s.Requests != 1 || s.Packets != 1 || s.Sent != 1 {
-				t.Errorf("stats %+v", s)
-			}
-		})
-	}
-}
-
 // Close while requests run, over HTTP and directly: every request completes
 // normally, Close returns, every packet is counted as sent or not sent, and
 // no goroutine is left behind.
@@ -318,42 +265,76 @@ func TestCloseDuringTraffic(t *testing.T) {
 	}
 }
 
-func TestPanicSendsStatus500AndPropagates(t *testing.T) {
-	for _, v := range []any{"boom", http.ErrAbortHandler} {
-		t.Run(fmt.Sprint(v), func(t *testing.T) {
-			m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				Timer(Tags{"before": "panic"}).Start()
-				panic(v)
-			}))
-			got := func() (rec any) {
-				defer func() { rec = recover() }()
-				serve(m, "/panic")
-				return nil
-			}()
-			if got != v {
-				t.Fatalf("recovered %v, want %v", got, v)
+// Handlers that do not return normally, served over real HTTP or directly:
+// each request still sends one correct packet, with its running timer and
+// the status the client saw, and leaves the registry empty; served
+// directly, the panic propagates with its own value.
+func TestHandlerPanics(t *testing.T) {
+	cases := []struct {
+		name   string
+		direct bool // served directly (the panic reaches the caller), else over HTTP
+		fn     func(w http.ResponseWriter)
+		status uint32 // 0: not checked
+		value  any    // direct: the value the caller recovers
+	}{
+		{"panic", false, func(w http.ResponseWriter) { panic("boom") }, 500, nil},
+		{"panic after headers", false, func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusAccepted)
+			io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			panic("late boom")
+		}, 202, nil},
+		{"ErrAbortHandler", false, func(w http.ResponseWriter) { panic(http.ErrAbortHandler) }, 500, nil},
+		{"panic with an error", false, func(w http.ResponseWriter) { panic(errors.New("boom")) }, 500, nil},
+		{"Goexit", false, func(w http.ResponseWriter) { runtime.Goexit() }, 0, nil},
+		{"direct panic", true, func(w http.ResponseWriter) { panic("boom") }, 500, "boom"},
+		{"direct ErrAbortHandler", true, func(w http.ResponseWriter) { panic(http.ErrAbortHandler) }, 500, http.ErrAbortHandler},
+		{"direct panic after headers", true, func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusAccepted)
+			panic("late")
+		}, 202, "late"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := newServer(t)
+			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+				SetTag("case", c.name)
+				Timer(Tags{"step": "before"}).Start() // still running at the panic
+				c.fn(w)
+			}, srv.Addr())
+			if c.direct {
+				got := func() (rec any) {
+					defer func() { rec = recover() }()
+					serve(m, "/fault")
+					return nil
+				}()
+				if got != c.value {
+					t.Fatalf("recovered %v, want %v", got, c.value)
+				}
+			} else {
+				ts := httpServer(t, m)
+				resp, err := ts.Client().Get(ts.URL + "/fault")
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
 			}
 			p := next(t, srv)
-			if p.Status != 500 || len(p.Timers) != 1 {
-				t.Errorf("status %d timers %v", p.Status, p.Timers)
+			if p.ScriptName != "/fault" || p.Tags.Get("case") != c.name || len(p.Timers) != 1 ||
+				p.Timers[0].Tags.Get("step") != "before" || p.Timers[0].HitCount != 1 {
+				t.Errorf("script %q tags %v timers %v", p.ScriptName, p.Tags, p.Timers)
+			}
+			if c.status != 0 && p.Status != c.status {
+				t.Errorf("status %d, want %d", p.Status, c.status)
+			} else if c.status == 0 {
+				t.Logf("%s: status %d", c.name, p.Status)
 			}
 			if n := registrySize(); n != 0 {
-				t.Errorf("registry holds %d goroutines after a panic", n)
+				t.Errorf("registry holds %d goroutines", n)
+			}
+			if s := m.Stats(); s.Requests != 1 || s.Packets != 1 || s.Sent != 1 {
+				t.Errorf("stats %+v", s)
 			}
 		})
-	}
-}
-
-func TestPanicAfterHeadersKeepsTheirCode(t *testing.T) {
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusAccepted)
-		panic("late")
-	}))
-	func() {
-		defer func() { recover() }()
-		serve(m, "/")
-	}()
-	if p := next(t, srv); p.Status != 202 {
-		t.Errorf("status %d, want 202", p.Status)
 	}
 }

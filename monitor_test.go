@@ -189,9 +189,6 @@ func TestNestedMiddlewares(t *testing.T) {
 }
 
 func TestNewMiddlewareErrors(t *testing.T) {
-	if _, err := NewMiddleware(nil, "127.0.0.1"); err == nil || !strings.Contains(err.Error(), "nil handler") {
-		t.Errorf("nil handler: %v", err)
-	}
 	h := http.NotFoundHandler()
 	if _, err := NewMiddleware(h, "127.0.0.1:99999"); err == nil || !strings.Contains(err.Error(), "127.0.0.1:99999") {
 		t.Errorf("bad server: %v", err)
@@ -239,36 +236,52 @@ func TestFlushUsesScriptNameFunc(t *testing.T) {
 	}
 }
 
-// A nil handler: NewMiddleware refuses it; Monitor reports it and returns
-// it unchanged; a typed nil HandlerFunc panics in the request, as without
-// monitoring, and the request is still sent.
+// A nil handler: NewMiddleware refuses it, whatever the servers; the
+// function Monitor returns panics on it; a typed nil HandlerFunc panics in
+// the request, as without monitoring, and the request is still sent.
 func TestNilHandler(t *testing.T) {
 	srv := newServer(t)
-	if m, err := NewMiddleware(nil, srv.Addr()); err == nil || m != nil || !strings.Contains(err.Error(), "nil handler") {
-		t.Errorf("NewMiddleware(nil): %v, %v", m, err)
-	}
-	wrap := Monitor(srv.Addr())
-	if msg := panicMessage(func() { wrap(nil) }); !strings.Contains(msg, "nil handler") {
-		t.Errorf("Monitor(...)(nil): panic %q", msg)
-	}
-	m, err := NewMiddleware(http.HandlerFunc(nil), srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("a nil HandlerFunc did not panic")
+	cases := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"NewMiddleware", func(t *testing.T) {
+			for _, servers := range []string{srv.Addr(), "127.0.0.1"} {
+				if m, err := NewMiddleware(nil, servers); err == nil || m != nil || !strings.Contains(err.Error(), "nil handler") {
+					t.Errorf("NewMiddleware(nil, %q): %v, %v", servers, m, err)
+				}
 			}
-		}()
-		serve(m, "/nil")
-	}()
-	if p := next(t, srv); p.Status != 500 || p.ScriptName != "/nil" {
-		t.Errorf("status %d script %q", p.Status, p.ScriptName)
+		}},
+		{"Monitor", func(t *testing.T) {
+			wrap := Monitor(srv.Addr())
+			if msg := panicMessage(func() { wrap(nil) }); !strings.Contains(msg, "nil handler") {
+				t.Errorf("Monitor(...)(nil): panic %q", msg)
+			}
+		}},
+		{"typed nil HandlerFunc", func(t *testing.T) {
+			m, err := NewMiddleware(http.HandlerFunc(nil), srv.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Error("a nil HandlerFunc did not panic")
+					}
+				}()
+				serve(m, "/nil")
+			}()
+			if p := next(t, srv); p.Status != 500 || p.ScriptName != "/nil" {
+				t.Errorf("status %d script %q", p.Status, p.ScriptName)
+			}
+			if n := registrySize(); n != 0 {
+				t.Errorf("registry holds %d goroutines", n)
+			}
+		}},
 	}
-	if n := registrySize(); n != 0 {
-		t.Errorf("registry holds %d goroutines", n)
+	for _, c := range cases {
+		t.Run(c.name, c.run)
 	}
 }
 
