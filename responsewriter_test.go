@@ -227,39 +227,6 @@ func TestMonitorRealServerWriter(t *testing.T) {
 	}
 }
 
-// A handler can hijack the connection through the wrapper.
-func TestMonitorHijack(t *testing.T) {
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, buf, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close()
-		buf.WriteString("HTTP/1.1 202 Accepted\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
-		buf.Flush()
-	}))
-	ts := httptest.NewServer(m)
-	defer ts.Close()
-	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "GET /raw HTTP/1.1\r\nHost: example.com\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 202 || string(body) != "hijacked" {
-		t.Errorf("client got %d %q", resp.StatusCode, body)
-	}
-	if p := next(t, srv); p.ScriptName != "/raw" {
-		t.Errorf("packet script %q", p.ScriptName)
-	}
-}
-
 // Under HTTP/2 the server's writer is a Pusher, and so is the wrapper.
 func TestMonitorHTTP2Pusher(t *testing.T) {
 	var mu sync.Mutex
@@ -292,58 +259,6 @@ func TestMonitorHTTP2Pusher(t *testing.T) {
 	}
 	if p := next(t, srv); p.DocumentSize != 2 || p.Schema != "https" {
 		t.Errorf("packet size %d schema %q", p.DocumentSize, p.Schema)
-	}
-}
-
-// A handler that hijacks the connection, through the Hijacker interface or
-// http.ResponseController, sends its packet and leaves the registry empty.
-func TestHijackedConnection(t *testing.T) {
-	hijackers := map[string]func(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error){
-		"Hijacker": func(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
-			hj, ok := w.(http.Hijacker)
-			if !ok {
-				return nil, nil, errors.New("the writer is not a Hijacker")
-			}
-			return hj.Hijack()
-		},
-		"ResponseController": func(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
-			return http.NewResponseController(w).Hijack()
-		},
-	}
-	for name, hijack := range hijackers {
-		t.Run(name, func(t *testing.T) {
-			srv := newServer(t)
-			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
-				tm := Timer(Tags{"step": "hijack"}).Start()
-				conn, rw, err := hijack(w)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer conn.Close()
-				rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
-				rw.Flush()
-				tm.Stop()
-			}, srv.Addr())
-			ts := httpServer(t, m)
-			resp, err := ts.Client().Get(ts.URL + "/ws")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(body) != "hijacked" {
-				t.Errorf("body %q", body)
-			}
-			p := next(t, srv)
-			if p.ScriptName != "/ws" || len(p.Timers) != 1 || p.Timers[0].Tags.Get("step") != "hijack" {
-				t.Errorf("script %q timers %v", p.ScriptName, p.Timers)
-			}
-			t.Logf("hijacked request: status %d, document size %d", p.Status, p.DocumentSize)
-			if n := registrySize(); n != 0 {
-				t.Errorf("registry holds %d goroutines", n)
-			}
-		})
 	}
 }
 
@@ -459,27 +374,82 @@ func TestStatusIsWhatTheClientGot(t *testing.T) {
 	}
 }
 
-func TestHijackedConnectionReports101(t *testing.T) {
-	srv := newServer(t)
-	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
-		conn, brw, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
+// A handler that hijacks the connection, through the Hijacker interface or
+// http.ResponseController, writes its own response on it (any status, a
+// protocol switch included); its packet is sent with its timer, with 101
+// for a switch, and the registry is left empty.
+func TestHijack(t *testing.T) {
+	viaHijacker := func(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			return nil, nil, errors.New("the writer is not a Hijacker")
 		}
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
-		brw.Flush()
-		conn.Close()
-	}, srv.Addr())
-	hs := httptest.NewServer(m)
-	defer hs.Close()
-	req, _ := http.NewRequest("GET", hs.URL, nil)
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "test")
-	if resp, err := hs.Client().Do(req); err == nil {
-		resp.Body.Close()
+		return hj.Hijack()
 	}
-	if p := next(t, srv); p.Status != 101 {
-		t.Errorf("status %d, want 101", p.Status)
+	viaController := func(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
+		return http.NewResponseController(w).Hijack()
+	}
+	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked"
+	cases := []struct {
+		name    string
+		hijack  func(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error)
+		reply   string // what the handler writes on the connection
+		upgrade bool   // the client asks for a protocol switch
+		code    int    // the status the client reads
+		body    string // the body the client reads
+		status  uint32 // the packet's status; 0: not checked
+	}{
+		{"Hijacker", viaHijacker, ok, false, 200, "hijacked", 0},
+		{"ResponseController", viaController, ok, false, 200, "hijacked", 0},
+		{"own status", viaHijacker, "HTTP/1.1 202 Accepted\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked", false, 202, "hijacked", 0},
+		{"switching protocols", viaHijacker, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n", true, 101, "", 101},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := newServer(t)
+			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+				tm := Timer(Tags{"step": "hijack"}).Start()
+				conn, rw, err := c.hijack(w)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer conn.Close()
+				rw.WriteString(c.reply)
+				rw.Flush()
+				tm.Stop()
+			}, srv.Addr())
+			ts := httpServer(t, m)
+			conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := "GET /ws HTTP/1.1\r\nHost: example.com\r\n"
+			if c.upgrade {
+				req += "Connection: Upgrade\r\nUpgrade: test\r\n"
+			}
+			io.WriteString(conn, req+"\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.code || string(body) != c.body {
+				t.Errorf("client got %d %q", resp.StatusCode, body)
+			}
+			p := next(t, srv)
+			if p.ScriptName != "/ws" || len(p.Timers) != 1 || p.Timers[0].Tags.Get("step") != "hijack" {
+				t.Errorf("script %q timers %v", p.ScriptName, p.Timers)
+			}
+			if c.status != 0 && p.Status != c.status {
+				t.Errorf("status %d, want %d", p.Status, c.status)
+			}
+			t.Logf("hijacked request: status %d, document size %d", p.Status, p.DocumentSize)
+			if n := registrySize(); n != 0 {
+				t.Errorf("registry holds %d goroutines", n)
+			}
+		})
 	}
 }
