@@ -28,11 +28,12 @@ func WithRecent(n int) Option {
 }
 
 // recentRing holds copies of the last packets sent, oldest overwritten.
+// Packets are numbered from 0 in the order they were added: packet i is in
+// slot i % len(pkts) while i >= total-len(pkts).
 type recentRing struct {
-	mu   sync.Mutex
-	pkts [][]byte
-	next int
-	full bool
+	mu    sync.Mutex
+	pkts  [][]byte
+	total uint64 // packets added
 }
 
 func newRecentRing(n int) *recentRing {
@@ -45,38 +46,45 @@ func newRecentRing(n int) *recentRing {
 // add keeps a copy of pkt, reusing the buffer of the packet it replaces.
 func (q *recentRing) add(pkt []byte) {
 	q.mu.Lock()
-	q.pkts[q.next] = append(q.pkts[q.next][:0], pkt...)
-	q.next++
-	if q.next == len(q.pkts) {
-		q.next, q.full = 0, true
-	}
+	i := q.total % uint64(len(q.pkts))
+	q.pkts[i] = append(q.pkts[i][:0], pkt...)
+	q.total++
 	q.mu.Unlock()
 }
 
-// list returns copies of the packets kept, oldest first.
-func (q *recentRing) list() [][]byte {
+// since returns copies of the packets kept numbered seq or later, oldest
+// first, the number of the first one, and the number the next will get.
+func (q *recentRing) since(seq uint64) (out [][]byte, first, next uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var out [][]byte
-	if q.full {
-		for _, p := range q.pkts[q.next:] {
-			out = append(out, slices.Clone(p))
-		}
+	n := uint64(len(q.pkts))
+	first = max(seq, q.total-min(q.total, n))
+	first = min(first, q.total)
+	for i := first; i < q.total; i++ {
+		out = append(out, slices.Clone(q.pkts[i%n]))
 	}
-	for _, p := range q.pkts[:q.next] {
-		out = append(out, slices.Clone(p))
-	}
-	return out
+	return out, first, q.total
 }
 
 // Recent returns copies of the last packets handed to Send, oldest first,
 // as many as WithRecent asked to keep (none without it). Packets Send
 // refused for their size are not kept.
 func (r *Reporter) Recent() [][]byte {
+	pkts, _, _ := r.RecentSince(0)
+	return pkts
+}
+
+// RecentSince returns copies of the packets kept (see Recent) numbered seq
+// or later, the number of the first one returned, and the number the next
+// packet will get. Packets are numbered from 0 in the order Send kept them,
+// so a reader that passes the next number it got last time sees every
+// packet once; first > seq says the packets numbered seq to first-1 left the
+// ring unread. Without WithRecent it returns nothing and zeros.
+func (r *Reporter) RecentSince(seq uint64) (pkts [][]byte, first, next uint64) {
 	if r.recent == nil {
-		return nil
+		return nil, 0, 0
 	}
-	return r.recent.list()
+	return r.recent.since(seq)
 }
 
 // Addrs returns the address each server was last resolved to, in the

@@ -37,3 +37,29 @@ func TestReporterKeepsRecentPacketsAndAddrs(t *testing.T) {
 		t.Error("a Reporter without WithRecent keeps packets")
 	}
 }
+
+func TestRecentSinceNumbersPackets(t *testing.T) {
+	srv := newServer(t)
+	r, err := NewReporter(srv.Addr(), WithRecent(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	send := func(n int) {
+		for range n {
+			r.Send([]byte{0x0a, 1, byte(n)})
+		}
+	}
+	send(2)
+	pkts, first, next := r.RecentSince(0)
+	if len(pkts) != 2 || first != 0 || next != 2 {
+		t.Errorf("after 2: %d packets, first %d, next %d", len(pkts), first, next)
+	}
+	if pkts, first, next = r.RecentSince(next); len(pkts) != 0 || first != 2 || next != 2 {
+		t.Errorf("nothing new: %d packets, first %d, next %d", len(pkts), first, next)
+	}
+	send(5) // packets 2 to 6; the ring keeps 4 to 6
+	if pkts, first, next = r.RecentSince(2); len(pkts) != 3 || first != 4 || next != 7 {
+		t.Errorf("after 5 more: %d packets, first %d (want 4: 2 and 3 lost), next %d", len(pkts), first, next)
+	}
+}

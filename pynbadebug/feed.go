@@ -1,136 +1,77 @@
 package pynbadebug
 
 import (
-	"bytes"
-	"hash/maphash"
 	"sync"
 
 	"github.com/pynba-go/pynba/internal/report"
 )
 
-// feed keeps the page's report model fed from Reporter.Recent, which holds
-// the last packets but numbers none of them. Each view compares the list it
-// gets with the list the view before it got: the ring only moves forward,
-// so the packets seen before are a run at the end of the old list and at
-// the start of the new one, and what follows that run is new.
-//
-// The run taken is the longest one the two lists share. It is never shorter
-// than the true one, so no packet is added twice; it is longer only when
-// byte-identical packets repeat in a pattern that makes two alignments
-// possible, and then the packets in the difference are not added. When no
-// run is shared, every packet of the new list is added, and the packets that
-// passed through the ring between the two views without being seen are
-// lost: the view counts a gap.
+// feed keeps the page's report model fed from the reporter's ring of recent
+// packets (Reporter.RecentSince), which numbers them: each view asks for the
+// packets numbered from the one after the last it added, so every packet the
+// ring still held at a view is added once, and the packets that passed
+// through the ring between two views without being seen are counted as
+// missed.
 type feed struct {
 	mu    sync.Mutex
 	model *report.Model
-	seed  maphash.Seed
 
-	prev    [][]byte // the list the last view got
-	prevSeq []uint64 // the page's number for each packet of prev
-	seen    uint64   // packets added to the model
-	views   uint64
-	gaps    uint64
+	next   uint64 // the number of the first packet not added yet
+	seen   uint64 // packets added to the model
+	missed uint64 // packets that left the ring before a view saw them
+	views  uint64
+	gaps   uint64 // views that found packets missed
 }
 
 func newFeed(opts report.Options) *feed {
-	return &feed{model: report.New(opts), seed: maphash.MakeSeed()}
+	return &feed{model: report.New(opts)}
 }
+
+// recentFunc is Reporter.RecentSince.
+type recentFunc func(seq uint64) (pkts [][]byte, first, next uint64)
 
 // feedResult is what one view of the ring found.
 type feedResult struct {
-	pkts  [][]byte // the ring's packets, oldest first
-	seqs  []uint64 // the page's number of each
-	added int      // packets of pkts the model had not seen
-	gap   bool     // none of the previous view's packets was found again
-	seen  uint64
-	views uint64
-	gaps  uint64
+	pkts   [][]byte // the ring's packets, oldest first
+	seqs   []uint64 // the number of each, from 1
+	added  int      // packets of pkts the model had not seen
+	gap    bool     // packets were missed since the previous view
+	seen   uint64
+	missed uint64
+	views  uint64
+	gaps   uint64
 }
 
-// update reads the ring with recent (called under the feed's lock, so that
-// views taken at once are compared in the order they were read) and adds
-// the packets not seen yet to the model.
-func (f *feed) update(recent func() [][]byte) feedResult {
+// update reads the ring with recent (under the feed's lock, so that views
+// taken at once are read in order) and adds the packets not seen yet to the
+// model.
+func (f *feed) update(recent recentFunc) feedResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var cur [][]byte
+	var first, next uint64
 	if recent != nil {
-		cur = recent()
+		cur, first, next = recent(0)
 	}
-	o := overlap(f.prev, cur, f.seed)
 	seqs := make([]uint64, len(cur))
-	copy(seqs, f.prevSeq[len(f.prev)-o:])
-	for i := o; i < len(cur); i++ {
-		f.seen++
-		seqs[i] = f.seen
-		_ = f.model.AddDatagram(cur[i]) // an undecodable one is counted in the model's totals
+	added := 0
+	for i := range cur {
+		n := first + uint64(i)
+		seqs[i] = n + 1
+		if n >= f.next {
+			f.seen++
+			added++
+			_ = f.model.AddDatagram(cur[i]) // an undecodable one is counted in the model's totals
+		}
 	}
-	gap := len(f.prev) > 0 && o == 0 && len(cur) > 0
+	gap := first > f.next
 	if gap {
+		f.missed += first - f.next
 		f.gaps++
 	}
+	f.next = max(f.next, next)
 	f.views++
-	f.prev, f.prevSeq = cur, seqs
-	return feedResult{pkts: cur, seqs: seqs, added: len(cur) - o, gap: gap, seen: f.seen, views: f.views, gaps: f.gaps}
-}
-
-// overlap returns the largest o such that the last o packets of prev are,
-// byte for byte, the first o packets of cur.
-//
-// It runs Knuth-Morris-Pratt over the packets' hashes, with cur as the
-// pattern and prev as the text: the state at the end of prev is the longest
-// prefix of cur that ends prev, and the failure links give the shorter ones,
-// longest first. Each candidate is checked byte for byte, so a hash
-// collision only costs a step down the chain. Time is linear in the number
-// of packets.
-func overlap(prev, cur [][]byte, seed maphash.Seed) int {
-	if len(prev) == 0 || len(cur) == 0 {
-		return 0
-	}
-	hc := make([]uint64, len(cur))
-	for i, p := range cur {
-		hc[i] = maphash.Bytes(seed, p)
-	}
-	// fail[i] is the length of the longest proper border of hc[:i+1].
-	fail := make([]int, len(cur))
-	for i, k := 1, 0; i < len(cur); i++ {
-		for k > 0 && hc[i] != hc[k] {
-			k = fail[k-1]
-		}
-		if hc[i] == hc[k] {
-			k++
-		}
-		fail[i] = k
-	}
-	j := 0
-	for _, p := range prev {
-		h := maphash.Bytes(seed, p)
-		if j == len(cur) {
-			j = fail[j-1]
-		}
-		for j > 0 && h != hc[j] {
-			j = fail[j-1]
-		}
-		if h == hc[j] {
-			j++
-		}
-	}
-	for ; j > 0; j = fail[j-1] {
-		if sameRun(prev[len(prev)-j:], cur[:j]) {
-			return j
-		}
-	}
-	return 0
-}
-
-func sameRun(a, b [][]byte) bool {
-	for i := range a {
-		if !bytes.Equal(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
+	return feedResult{pkts: cur, seqs: seqs, added: added, gap: gap, seen: f.seen, missed: f.missed, views: f.views, gaps: f.gaps}
 }
 
 // snapshot reports the model's window.

@@ -36,18 +36,11 @@
 // every packet sent as long as the page is viewed at least once each time
 // the ring fills: with pynba.WithRecent(n), before n more packets are sent.
 // Packets sent between two views beyond the ring's n are not seen; the
-// view says so (Feed.Gap) when it finds none of the packets of the view
-// before it. Packets are counted in the window at the time a view first
+// ring numbers its packets (Reporter.RecentSince), so the view says exactly
+// how many it missed (Feed.Gap, Feed.Missed). Packets are counted in the window at the time a view first
 // sees them, not when they were sent, so rates are true when the page is
 // viewed (or reloads itself, ?refresh=N) more often than the window, 60 s
 // by default (WithWindow).
-//
-// The ring numbers no packet, so the page finds the packets it has seen by
-// their bytes: the run of packets that ends the previous view's list and
-// starts the new one. Two requests that send identical bytes in a
-// repeating order can make that run look longer than it is, and then the
-// packets in the difference are not counted; no packet is ever counted
-// twice.
 //
 // Everything shown comes from clients and code (script names, tag names
 // and values) and is escaped by html/template; the page has no script and
@@ -177,16 +170,16 @@ func (h *handler) view(p params) View {
 	if h.src != nil {
 		rep = h.src.Reporter()
 	}
-	var recent func() [][]byte
+	var recent recentFunc
 	if rep != nil {
-		recent = rep.Recent
+		recent = rep.RecentSince
 	}
 	fr := h.feed.update(recent)
 	v := View{
 		Time:    time.Now(),
 		Servers: serversOf(rep),
 		Feed: Feed{Kept: len(fr.pkts), New: fr.added, Seen: fr.seen, Views: fr.views,
-			Gap: fr.gap, Gaps: fr.gaps},
+			Gap: fr.gap, Gaps: fr.gaps, Missed: fr.missed},
 		Report: h.feed.snapshot(p.query),
 	}
 	if h.src != nil {

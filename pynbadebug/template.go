@@ -138,7 +138,7 @@ ul.timers li, ul.checks li { white-space: normal; }
 </table>
 
 <h2>Recent packets <small>newest first · {{len .Packets}} shown of {{.Feed.Kept}} kept</small></h2>
-{{if .Feed.Gap}}<p class="bad">None of the packets of the previous view is still kept: packets sent in between beyond the ring's size were not seen, and are in no table. View the page more often, or keep more (pynba.WithRecent).</p>{{end}}
+{{if .Feed.Gap}}<p class="bad">Packets sent since the previous view beyond the ring's size were not seen, and are in no table ({{.Feed.Missed}} missed in all). View the page more often, or keep more (pynba.WithRecent).</p>{{end}}
 {{if not .Feed.Kept}}<p class="note">No packet kept. Either none was sent yet, or the monitor was made without <span class="name">pynba.WithRecent(n)</span>, which the packets and the tables need.</p>
 {{else}}<table id="packets">
 <thead><tr>
@@ -174,7 +174,7 @@ ul.timers li, ul.checks li { white-space: normal; }
 {{end}}</tbody>
 </table>
 
-<p class="note">This view added {{.Feed.New}} packets to the tables; {{.Feed.Seen}} seen in {{.Feed.Views}} views{{if .Feed.Gaps}}, <span class="bad">{{.Feed.Gaps}} of which may have missed packets</span>{{end}}.
+<p class="note">This view added {{.Feed.New}} packets to the tables; {{.Feed.Seen}} seen in {{.Feed.Views}} views{{if .Feed.Gaps}}, <span class="bad">{{.Feed.Missed}} packets missed in {{.Feed.Gaps}} of them</span>{{end}}.
 Packets enter the tables when a view first sees them, so rates hold when the page is viewed more often than its window.</p>
 </body>
 </html>

@@ -52,17 +52,19 @@ type Feed struct {
 	Seen uint64 `json:"seen"`
 	// Views counts the views since Handler made the page.
 	Views uint64 `json:"views"`
-	// Gap tells that this view found none of the packets of the view
-	// before it: more packets than the ring holds may have been sent in
-	// between, and those that left the ring unseen are in no table.
+	// Gap tells that packets left the ring since the view before this one
+	// without being seen: more packets than the ring holds were sent in
+	// between, and those are in no table.
 	Gap bool `json:"gap"`
 	// Gaps counts the views with a Gap.
 	Gaps uint64 `json:"gaps"`
+	// Missed counts the packets no view saw.
+	Missed uint64 `json:"missed"`
 }
 
 // Packet is one packet the reporter sent, decoded.
 type Packet struct {
-	// Seq is the page's number for the packet: 1 for the first it saw.
+	// Seq is the packet's number, from 1 for the first the reporter kept.
 	Seq  uint64 `json:"seq"`
 	Size int    `json:"size"` // bytes
 
