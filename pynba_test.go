@@ -15,116 +15,6 @@ import (
 	"time"
 )
 
-// Handles kept after their request ended (a TimerRef or Collector in a
-// closure, a goroutine started with Go) while their collectors serve new
-// requests: every use is ignored and counted, exactly once, never a race,
-// a panic or a timer in another request's packet.
-func TestLateUsesAcrossReusedCollectors(t *testing.T) {
-	srv := newServer(t)
-	var errs errLog
-	var lateOps atomic.Int64
-	var late sync.WaitGroup
-	m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
-		id := r.URL.Query().Get("id")
-		kept := Timer(Tags{"req": id}).Start() // running at the end: sent with its request
-		h := Current()
-		ctx := r.Context() // canceled once ServeHTTP has returned
-		late.Add(1)
-		go func() {
-			defer late.Done()
-			<-ctx.Done()
-			lt := Tags{"late": "closure"}
-			ops := []func(){
-				func() { kept.Start() }, func() { kept.Stop() }, func() { kept.Delete() },
-				func() { kept.Clone().Start().Stop() }, func() { kept.Elapsed() }, func() { kept.Started() },
-				func() { kept.Hits() }, func() { kept.Tags() }, func() { kept.SetData(1) }, func() { kept.Data() },
-				func() { h.Timer(lt).Start().Stop() }, func() { h.AddTimer(lt, time.Second) },
-				func() { h.SetTag("late", "closure") }, func() { h.SetScriptName("/late") },
-				func() { h.SetStatus(599) }, func() { h.SetEnabled(false) }, func() { h.Flush() },
-				func() { h.Timers() }, func() { h.Tag("late") }, func() { h.DeleteTag("req") },
-				func() { h.Elapsed() }, func() { h.Time(lt, func() {}) },
-			}
-			for _, op := range ops {
-				op()
-			}
-			lateOps.Add(int64(len(ops)))
-			if h.Valid() || h.Enabled() || kept.Started() {
-				t.Error("a stale handle says it is live")
-			}
-			lateOps.Add(1) // kept.Started above
-		}()
-		late.Add(1)
-		Go(func() {
-			defer late.Done()
-			<-ctx.Done()
-			Timer(Tags{"late": "go"}).Start().Stop()
-			SetTag("late", "go")
-			AddTimer(Tags{"late": "go"}, time.Second)
-			lateOps.Add(3)
-		})
-		for i := range 3 {
-			AddTimer(Tags{"req": id, "i": i}, time.Millisecond)
-		}
-	}, srv.Addr(), WithErrorHandler(errs.handle))
-
-	const workers, each = 8, 25
-	var wg sync.WaitGroup
-	for wk := range workers {
-		wg.Go(func() {
-			for i := range each {
-				ctx, cancel := context.WithCancel(context.Background())
-				req := httptest.NewRequest("GET", fmt.Sprintf("/r?id=%d-%d", wk, i), nil).WithContext(ctx)
-				m.ServeHTTP(httptest.NewRecorder(), req)
-				cancel() // the late users start while other requests run
-			}
-		})
-	}
-	wg.Wait()
-	late.Wait()
-
-	const n = workers * each
-	ps, err := srv.Wait(n, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, p := range ps {
-		checkPacket(t, p)
-		if p.ScriptName != "/r" || p.Status != 200 || len(p.Tags) != 0 {
-			t.Errorf("script %q status %d tags %v", p.ScriptName, p.Status, p.Tags)
-		}
-		if len(p.Timers) != 4 {
-			t.Errorf("%d timers: %v", len(p.Timers), p.Timers)
-			continue
-		}
-		id := p.Timers[0].Tags.Get("req")
-		if seen[id] {
-			t.Errorf("request %s sent twice", id)
-		}
-		seen[id] = true
-		if tm := p.Timers[0]; tm.HitCount != 1 || len(tm.Tags) != 1 {
-			t.Errorf("request %s: kept timer %v", id, tm)
-		}
-		for _, tm := range p.Timers[1:] {
-			if tm.Tags.Get("req") != id || tm.HitCount != 1 || tm.Value != 0.001 {
-				t.Errorf("request %s: timer %v", id, tm)
-			}
-		}
-	}
-	if len(seen) != n {
-		t.Errorf("%d distinct requests, want %d", len(seen), n)
-	}
-	if s := m.Stats(); s.Requests != n || s.Packets != n || s.LateUses != uint64(lateOps.Load()) || s.TimerMisuse != 0 {
-		t.Errorf("stats %+v; %d late uses made", s, lateOps.Load())
-	}
-	if got := errs.count(func(err error) bool { return errors.Is(err, ErrLate) }); int64(got) != lateOps.Load() {
-		t.Errorf("%d ErrLate reported, %d late uses made", got, lateOps.Load())
-	}
-	if k := registrySize(); k != 0 {
-		t.Errorf("registry holds %d goroutines", k)
-	}
-}
-
 // Negative and huge numbers (Python pynba hung on a negative number): the
 // request completes and the packet is valid, negatives sent as 0.
 func TestNegativeAndHugeNumbers(t *testing.T) {
@@ -310,7 +200,7 @@ func TestSetterValuesAreClampedAndReported(t *testing.T) {
 	}
 }
 
-func TestMonitorSetters(t *testing.T) {
+func TestSettersOverrideWhatTheRequestSays(t *testing.T) {
 	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetHostname("h2")
 		SetServerName("s2")
@@ -328,7 +218,7 @@ func TestMonitorSetters(t *testing.T) {
 	}
 }
 
-func TestMonitorSetEnabledFalseSendsNothing(t *testing.T) {
+func TestSetEnabledFalseSendsNothing(t *testing.T) {
 	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/off" {
 			SetEnabled(false)
@@ -377,38 +267,158 @@ func TestFlushSendsTwoPackets(t *testing.T) {
 	}
 }
 
-func TestLateUseIsIgnored(t *testing.T) {
-	var kept TimerRef
-	var keptReq Collector
-	done := make(chan struct{})
-	m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/first" {
-			kept = Timer(Tags{"late": "yes"}).Start()
-			keptReq = Current()
-			Go(func() {
-				<-done
-				Timer(Tags{"late": "child"}).Start().Stop()
-			})
-			return
-		}
-		// The second request may reuse the first one's collector.
-		kept.Stop()
-		keptReq.SetTag("bad", "x")
-		close(done)
-		time.Sleep(5 * time.Millisecond)
-		Timer(Tags{"second": "ok"}).Start().Stop()
-	}))
-	serve(m, "/first")
-	p1 := next(t, srv)
-	serve(m, "/second")
-	p2 := next(t, srv)
-	if len(p1.Timers) != 1 || p1.Timers[0].Tags.Get("late") != "yes" {
-		t.Errorf("first request timers %v", p1.Timers)
+// Handles kept after their request ended (a TimerRef or Collector in a
+// closure, a goroutine started with Go) are ignored and counted: used by
+// the next request, or while their collectors serve many new requests at
+// once, exactly once each, never a race, a panic or a timer in another
+// request's packet.
+func TestLateUsesAreIgnored(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"in the next request", func(t *testing.T) {
+			var kept TimerRef
+			var keptReq Collector
+			done := make(chan struct{})
+			m, srv := monitored(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/first" {
+					kept = Timer(Tags{"late": "yes"}).Start()
+					keptReq = Current()
+					Go(func() {
+						<-done
+						Timer(Tags{"late": "child"}).Start().Stop()
+					})
+					return
+				}
+				// The second request may reuse the first one's collector.
+				kept.Stop()
+				keptReq.SetTag("bad", "x")
+				close(done)
+				time.Sleep(5 * time.Millisecond)
+				Timer(Tags{"second": "ok"}).Start().Stop()
+			}))
+			serve(m, "/first")
+			p1 := next(t, srv)
+			serve(m, "/second")
+			p2 := next(t, srv)
+			if len(p1.Timers) != 1 || p1.Timers[0].Tags.Get("late") != "yes" {
+				t.Errorf("first request timers %v", p1.Timers)
+			}
+			if len(p2.Timers) != 1 || p2.Timers[0].Tags.Get("second") != "ok" || len(p2.Tags) != 0 {
+				t.Errorf("second request timers %v tags %v", p2.Timers, p2.Tags)
+			}
+			if s := m.Stats(); s.LateUses < 3 {
+				t.Errorf("LateUses %d, want at least 3", s.LateUses)
+			}
+		}},
+		{"across reused collectors", func(t *testing.T) {
+			srv := newServer(t)
+			var errs errLog
+			var lateOps atomic.Int64
+			var late sync.WaitGroup
+			m := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+				id := r.URL.Query().Get("id")
+				kept := Timer(Tags{"req": id}).Start() // running at the end: sent with its request
+				h := Current()
+				ctx := r.Context() // canceled once ServeHTTP has returned
+				late.Add(1)
+				go func() {
+					defer late.Done()
+					<-ctx.Done()
+					lt := Tags{"late": "closure"}
+					ops := []func(){
+						func() { kept.Start() }, func() { kept.Stop() }, func() { kept.Delete() },
+						func() { kept.Clone().Start().Stop() }, func() { kept.Elapsed() }, func() { kept.Started() },
+						func() { kept.Hits() }, func() { kept.Tags() }, func() { kept.SetData(1) }, func() { kept.Data() },
+						func() { h.Timer(lt).Start().Stop() }, func() { h.AddTimer(lt, time.Second) },
+						func() { h.SetTag("late", "closure") }, func() { h.SetScriptName("/late") },
+						func() { h.SetStatus(599) }, func() { h.SetEnabled(false) }, func() { h.Flush() },
+						func() { h.Timers() }, func() { h.Tag("late") }, func() { h.DeleteTag("req") },
+						func() { h.Elapsed() }, func() { h.Time(lt, func() {}) },
+					}
+					for _, op := range ops {
+						op()
+					}
+					lateOps.Add(int64(len(ops)))
+					if h.Valid() || h.Enabled() || kept.Started() {
+						t.Error("a stale handle says it is live")
+					}
+					lateOps.Add(1) // kept.Started above
+				}()
+				late.Add(1)
+				Go(func() {
+					defer late.Done()
+					<-ctx.Done()
+					Timer(Tags{"late": "go"}).Start().Stop()
+					SetTag("late", "go")
+					AddTimer(Tags{"late": "go"}, time.Second)
+					lateOps.Add(3)
+				})
+				for i := range 3 {
+					AddTimer(Tags{"req": id, "i": i}, time.Millisecond)
+				}
+			}, srv.Addr(), WithErrorHandler(errs.handle))
+
+			const workers, each = 8, 25
+			var wg sync.WaitGroup
+			for wk := range workers {
+				wg.Go(func() {
+					for i := range each {
+						ctx, cancel := context.WithCancel(context.Background())
+						req := httptest.NewRequest("GET", fmt.Sprintf("/r?id=%d-%d", wk, i), nil).WithContext(ctx)
+						m.ServeHTTP(httptest.NewRecorder(), req)
+						cancel() // the late users start while other requests run
+					}
+				})
+			}
+			wg.Wait()
+			late.Wait()
+
+			const n = workers * each
+			ps, err := srv.Wait(n, wait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, p := range ps {
+				checkPacket(t, p)
+				if p.ScriptName != "/r" || p.Status != 200 || len(p.Tags) != 0 {
+					t.Errorf("script %q status %d tags %v", p.ScriptName, p.Status, p.Tags)
+				}
+				if len(p.Timers) != 4 {
+					t.Errorf("%d timers: %v", len(p.Timers), p.Timers)
+					continue
+				}
+				id := p.Timers[0].Tags.Get("req")
+				if seen[id] {
+					t.Errorf("request %s sent twice", id)
+				}
+				seen[id] = true
+				if tm := p.Timers[0]; tm.HitCount != 1 || len(tm.Tags) != 1 {
+					t.Errorf("request %s: kept timer %v", id, tm)
+				}
+				for _, tm := range p.Timers[1:] {
+					if tm.Tags.Get("req") != id || tm.HitCount != 1 || tm.Value != 0.001 {
+						t.Errorf("request %s: timer %v", id, tm)
+					}
+				}
+			}
+			if len(seen) != n {
+				t.Errorf("%d distinct requests, want %d", len(seen), n)
+			}
+			if s := m.Stats(); s.Requests != n || s.Packets != n || s.LateUses != uint64(lateOps.Load()) || s.TimerMisuse != 0 {
+				t.Errorf("stats %+v; %d late uses made", s, lateOps.Load())
+			}
+			if got := errs.count(func(err error) bool { return errors.Is(err, ErrLate) }); int64(got) != lateOps.Load() {
+				t.Errorf("%d ErrLate reported, %d late uses made", got, lateOps.Load())
+			}
+			if k := registrySize(); k != 0 {
+				t.Errorf("registry holds %d goroutines", k)
+			}
+		}},
 	}
-	if len(p2.Timers) != 1 || p2.Timers[0].Tags.Get("second") != "ok" || len(p2.Tags) != 0 {
-		t.Errorf("second request timers %v tags %v", p2.Timers, p2.Tags)
-	}
-	if s := m.Stats(); s.LateUses < 3 {
-		t.Errorf("LateUses %d, want at least 3", s.LateUses)
+	for _, c := range cases {
+		t.Run(c.name, c.run)
 	}
 }
