@@ -179,6 +179,7 @@ func TestCloseDuringTraffic(t *testing.T) {
 	defer srv.Close()
 	var errs errLog
 	var handled, flushes atomic.Int64
+	var children sync.WaitGroup // the Go children, which may outlive their request
 	m, err := NewMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := handled.Add(1)
 		Time(Tags{"step": "a"}, func() {})
@@ -186,7 +187,11 @@ func TestCloseDuringTraffic(t *testing.T) {
 			flushes.Add(1)
 			Flush()
 		}
-		Go(func() { Timer(Tags{"step": "child"}).Start().Stop() })
+		children.Add(1)
+		Go(func() {
+			defer children.Done()
+			Timer(Tags{"step": "child"}).Start().Stop()
+		})
 		io.WriteString(w, "ok")
 	}), srv.Addr(), WithErrorHandler(errs.handle))
 	if err != nil {
@@ -244,6 +249,7 @@ func TestCloseDuringTraffic(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	children.Wait()
 	ts.Close()
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
