@@ -215,11 +215,6 @@ type nopHandler struct{}
 
 func (*nopHandler) ServeHTTP(http.ResponseWriter, *http.Request) {}
 
-// loopbackResolver resolves every name to 127.0.0.1, so no test looks a name up.
-func loopbackResolver(ctx context.Context, host string) ([]netip.Addr, error) {
-	return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-}
-
 // within runs fn and fails the test when it does not return in time (a
 // deadlock), instead of hanging the whole run.
 func within(t *testing.T, what string, fn func()) {
@@ -365,3 +360,35 @@ func mustEventually(t testing.TB, what string, cond func() bool) {
 		t.Fatalf("waited %v for %s", wait, what)
 	}
 }
+
+// fakeDNS resolves the names it was told, and fails for all others.
+type fakeDNS struct {
+	mu    sync.Mutex
+	names map[string][]netip.Addr
+	calls atomic.Int64
+}
+
+func (d *fakeDNS) set(host string, addrs ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(addrs) == 0 {
+		delete(d.names, host)
+		return
+	}
+	d.names[host] = nil
+	for _, a := range addrs {
+		d.names[host] = append(d.names[host], netip.MustParseAddr(a))
+	}
+}
+
+func (d *fakeDNS) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	d.calls.Add(1)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if a, ok := d.names[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func newFakeDNS() *fakeDNS { return &fakeDNS{names: map[string][]netip.Addr{}} }

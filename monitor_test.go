@@ -188,19 +188,6 @@ func TestNestedMiddlewares(t *testing.T) {
 	}
 }
 
-func TestNewMiddlewareErrors(t *testing.T) {
-	h := http.NotFoundHandler()
-	if _, err := NewMiddleware(h, "127.0.0.1:99999"); err == nil || !strings.Contains(err.Error(), "127.0.0.1:99999") {
-		t.Errorf("bad server: %v", err)
-	}
-	if _, err := NewMiddleware(h, "127.0.0.1", WithMaxPacketSize(10)); err == nil || !strings.Contains(err.Error(), "10") {
-		t.Errorf("bad option: %v", err)
-	}
-	if msg := panicMessage(func() { Monitor("127.0.0.1:0:0") }); !strings.Contains(msg, `bad Pinba server "127.0.0.1:0:0"`) {
-		t.Errorf("Monitor with a bad server: panic %q, want one naming the entry", msg)
-	}
-}
-
 func TestHostOnly(t *testing.T) {
 	for in, want := range map[string]string{
 		"example.com": "example.com", "example.com:8080": "example.com", "[::1]:80": "::1", "[::1]": "::1",

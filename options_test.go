@@ -13,6 +13,7 @@ import (
 func TestOptionsOutOfRange(t *testing.T) {
 	bad := map[string]Option{
 		"-1":                    WithMaxPacketSize(-1),
+		"10":                    WithMaxPacketSize(10),
 		"511":                   WithMaxPacketSize(511),
 		"65508":                 WithMaxPacketSize(65508),
 		fmt.Sprint(math.MaxInt): WithMaxPacketSize(math.MaxInt),

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,38 +35,6 @@ func newServer6(tb testing.TB) (srv *pinbatest.Server) {
 	return srv
 }
 
-// fakeDNS resolves the names it was told, and fails for all others.
-type fakeDNS struct {
-	mu    sync.Mutex
-	names map[string][]netip.Addr
-	calls atomic.Int64
-}
-
-func newFakeDNS() *fakeDNS { return &fakeDNS{names: map[string][]netip.Addr{}} }
-
-func (d *fakeDNS) set(host string, addrs ...string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(addrs) == 0 {
-		delete(d.names, host)
-		return
-	}
-	d.names[host] = nil
-	for _, a := range addrs {
-		d.names[host] = append(d.names[host], netip.MustParseAddr(a))
-	}
-}
-
-func (d *fakeDNS) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
-	d.calls.Add(1)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if a, ok := d.names[host]; ok {
-		return a, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-}
-
 func sendErrorsIn(errs []error, target error) []*SendError {
 	var out []*SendError
 	for _, err := range errs {
@@ -77,105 +44,6 @@ func sendErrorsIn(errs []error, target error) []*SendError {
 		}
 	}
 	return out
-}
-
-func TestReporterParseServers(t *testing.T) {
-	good := []struct {
-		in   string
-		want []string
-	}{
-		{"127.0.0.1", []string{"127.0.0.1:30002"}},
-		{"127.0.0.1:3002", []string{"127.0.0.1:3002"}},
-		{"pinba.test", []string{"pinba.test:30002"}},
-		{"Pinba.Test:1", []string{"pinba.test:1"}},
-		{"pinba.test.:65535", []string{"pinba.test.:65535"}},
-		{"localhost", []string{"localhost:30002"}},
-		{"[::1]", []string{"[::1]:30002"}},
-		{"[::1]:3002", []string{"[::1]:3002"}},
-		{"[0:0::1]:3002", []string{"[::1]:3002"}},
-		{"[127.0.0.1]:5", []string{"127.0.0.1:5"}},
-		{"[::ffff:127.0.0.1]:5", []string{"127.0.0.1:5"}},
-		{"::1", []string{"[::1]:30002"}},                 // cannot be ::  port 1
-		{"2001:db8::1", []string{"[2001:db8::1]:30002"}}, // nor 2001:db8: port 1
-		{"::1:ab", []string{"[::1:ab]:30002"}},           // "ab" is no port
-		{"127.0.0.1 127.0.0.2", []string{"127.0.0.1:30002", "127.0.0.2:30002"}},
-		{"127.0.0.1,127.0.0.2", []string{"127.0.0.1:30002", "127.0.0.2:30002"}},
-		{"127.0.0.1, 127.0.0.2", []string{"127.0.0.1:30002", "127.0.0.2:30002"}},
-		{" \t127.0.0.1 ,\n,127.0.0.2, ", []string{"127.0.0.1:30002", "127.0.0.2:30002"}},
-		{"127.0.0.1 127.0.0.1:30002 [::ffff:127.0.0.1]", []string{"127.0.0.1:30002"}}, // duplicates sent once
-		{"a.test b.test c.test d.test e.test f.test g.test h.test", []string{
-			"a.test:30002", "b.test:30002", "c.test:30002", "d.test:30002",
-			"e.test:30002", "f.test:30002", "g.test:30002", "h.test:30002",
-		}},
-	}
-	dns := newFakeDNS() // no names: nothing is looked up outside
-	for _, tc := range good {
-		r, err := NewReporter(tc.in, WithResolver(dns.resolve))
-		if err != nil {
-			t.Errorf("NewReporter(%q): %v", tc.in, err)
-			continue
-		}
-		if got := r.Servers(); !slices.Equal(got, tc.want) {
-			t.Errorf("NewReporter(%q).Servers() = %q, want %q", tc.in, got, tc.want)
-		}
-		if err := r.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}
-
-	bad := []struct {
-		in, entry, why string
-	}{
-		{"", "", "no Pinba server"},
-		{" , ", " , ", "no Pinba server"},
-		{"host:99999", "host:99999", "port out of range"},
-		{"host:0", "host:0", "port out of range"},
-		{"host:65536", "host:65536", "port out of range"},
-		{"host:", "host:", "missing port"},
-		{"host:http", "host:http", `bad port "http"`},
-		{"host:+80", "host:+80", "bad port"},
-		{":30002", ":30002", "missing host"},
-		{"[::1", "[::1", "missing ']'"},
-		{"::1]", "::1]", "unbalanced"},
-		{"a[b]", "a[b]", "unbalanced"},
-		{"[::1]30002", "[::1]30002", `unexpected "30002" after ']'`},
-		{"[::1]:", "[::1]:", "missing port"},
-		{"[::1]:70000", "[::1]:70000", "port out of range"},
-		{"[]:1", "[]:1", "missing host"},
-		{"[pinba.test]:1", "[pinba.test]:1", "not an IP address"},
-		{"::1:30002", "::1:30002", "IPv6 addresses go in brackets: write [::1]:30002"},
-		{"::1:80", "::1:80", "ambiguous: write [::1:80]:30002 for the address, or [::1]:80 for a port"},
-		{"fe80::zz", "fe80::zz", "not an IP address"},
-		{"2001:db8::1:80", "2001:db8::1:80", "ambiguous"},
-		{"host:80:90", "host:80:90", "brackets"},
-		{"udp://pinba.test:30002", "udp://pinba.test:30002", "without a scheme"},
-		{"pinba.test:30002/x", "pinba.test:30002/x", "bad port"},
-		{"pin ba!.test", "ba!.test", "not an IP address or host name"},
-		{"127.0.0.256", "127.0.0.256", "not an IP address or host name"},
-		{"a..test", "a..test", "not an IP address or host name"},
-		{strings.Repeat("a", 64) + ".test", strings.Repeat("a", 64) + ".test", "not an IP address or host name"},
-		{"a b c d e f g h i", "i", "more than 8 servers"},
-		{"127.0.0.1 host:99999", "host:99999", "port out of range"},
-	}
-	dns = newFakeDNS()
-	for _, tc := range bad {
-		r, err := NewReporter(tc.in, WithResolver(dns.resolve))
-		if err == nil {
-			t.Errorf("NewReporter(%q) = %q, want an error", tc.in, r.Servers())
-			r.Close()
-			continue
-		}
-		msg := err.Error()
-		if !strings.HasPrefix(msg, "pynba: ") || !strings.Contains(msg, fmt.Sprintf("%q", tc.entry)) || !strings.Contains(msg, tc.why) {
-			t.Errorf("NewReporter(%q): error %q, want one naming %q and saying %q", tc.in, msg, tc.entry, tc.why)
-		}
-	}
-	if dns.calls.Load() != 0 {
-		t.Errorf("parsing looked up %d names", dns.calls.Load())
-	}
-	if _, err := NewReporter("host:99999"); err == nil || err.Error() != `pynba: bad Pinba server "host:99999": port out of range (1 to 65535)` {
-		t.Errorf("error %v", err)
-	}
 }
 
 func TestReporterTwoServersSameDatagram(t *testing.T) {
