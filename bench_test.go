@@ -400,7 +400,7 @@ func inRequest(b *testing.B, fn func(tick func())) {
 	sink := newSink(b)
 	m := benchMiddleware(b, http.HandlerFunc(trivial), sink)
 	c := m.core.get()
-	c.begin(request{})
+	c.begin(reqInit{})
 	gid := curGoid()
 	prev := bind(gid, binding{c, c.epoch})
 	i := 0
@@ -408,7 +408,7 @@ func inRequest(b *testing.B, fn func(tick func())) {
 		i++
 		if i&1023 == 0 {
 			c.end()
-			c.begin(request{})
+			c.begin(reqInit{})
 			bind(gid, binding{c, c.epoch})
 		}
 	}
@@ -516,7 +516,7 @@ func BenchmarkLookupParallel(b *testing.B) {
 	b.Run("impl=registry", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			c := m.core.get()
-			c.begin(request{})
+			c.begin(reqInit{})
 			gid := curGoid()
 			prev := bind(gid, binding{c, c.epoch})
 			var n int
@@ -535,11 +535,11 @@ func BenchmarkLookupParallel(b *testing.B) {
 
 // encodeCollector returns a collector holding a finished request of n
 // timers of benchTagSets, ready to build.
-func encodeCollector(b *testing.B, n int) *collector {
+func encodeCollector(b *testing.B, n int) *reqData {
 	sink := newSink(b)
 	m := benchMiddleware(b, http.HandlerFunc(trivial), sink)
-	c := newCollector(m.core)
-	c.begin(request{})
+	c := newReqData(m.core)
+	c.begin(reqInit{})
 	c.hostname, c.serverName, c.scriptName, c.schema = "web-01", "shop.example.com", "/cart/42", "http"
 	for i, tags := range benchTagSets(n) {
 		t := c.newTimer(tags)

@@ -89,7 +89,7 @@ func FuzzDescribe(f *testing.F) {
 		}
 		defer k.close()
 		c := k.get()
-		h := c.begin(request{scriptName: "/fuzz"})
+		h := c.begin(reqInit{scriptName: "/fuzz"})
 		tm := h.Timer(Tags{"v": v})
 		within(t, "misuse reports", func() { tm.Stop(); tm.Start(); tm.Start() })
 		c.finishWith("", false, 0)

@@ -4,7 +4,7 @@ import "context"
 
 type ctxKey struct{}
 
-// reqCtx is the request's context: the parent with the request's collector
+// reqCtx is the request's context: the parent with the request's data
 // as a value.
 type reqCtx struct {
 	context.Context

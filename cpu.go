@@ -253,8 +253,8 @@ type cpuMark struct {
 }
 
 // cpuBegin takes the CPU reading a request starts with, at now.
-func (c *collector) cpuBegin(now time.Duration) cpuMark {
-	c.cpuRelease(now) // a collector reused without an end
+func (c *reqData) cpuBegin(now time.Duration) cpuMark {
+	c.cpuRelease(now) // request data reused without an end
 	m := cpuMark{model: CPUOff}
 	if c.owner != nil {
 		m.model = c.owner.cfg.cpu
@@ -271,7 +271,7 @@ func (c *collector) cpuBegin(now time.Duration) cpuMark {
 
 // cpuSince returns the request's CPU time since it began, in seconds; final
 // says the request ends: it stops counting as running. Called with mu held.
-func (c *collector) cpuSince(now time.Duration, final bool) (user, sys float64) {
+func (c *reqData) cpuSince(now time.Duration, final bool) (user, sys float64) {
 	m := &c.cpu
 	switch m.model {
 	case CPUFairShare:
@@ -295,8 +295,8 @@ func (c *collector) cpuSince(now time.Duration, final bool) (user, sys float64) 
 
 // cpuRelease stops counting the request as running, if it still does (a
 // request that ends without a packet). Called with mu held, or before the
-// collector is shared.
-func (c *collector) cpuRelease(now time.Duration) {
+// request data is shared.
+func (c *reqData) cpuRelease(now time.Duration) {
 	if c.cpu.running {
 		cpuAcct.leave(int64(now))
 		c.cpu.running = false
@@ -304,7 +304,7 @@ func (c *collector) cpuRelease(now time.Duration) {
 }
 
 // cpuTimerStart notes I when timer s starts. Called with mu held.
-func (c *collector) cpuTimerStart(s *timerSlot, now time.Duration) {
+func (c *reqData) cpuTimerStart(s *timerSlot, now time.Duration) {
 	if c.cpu.running {
 		s.cpuU0, s.cpuS0 = cpuAcct.current(int64(now))
 	}
@@ -312,7 +312,7 @@ func (c *collector) cpuTimerStart(s *timerSlot, now time.Duration) {
 
 // cpuTimerStop adds the request's share since timer s started to the
 // timer's CPU. Called with mu held.
-func (c *collector) cpuTimerStop(s *timerSlot, now time.Duration) {
+func (c *reqData) cpuTimerStop(s *timerSlot, now time.Duration) {
 	var u, st uint64
 	switch {
 	case c.cpu.running:
@@ -327,7 +327,7 @@ func (c *collector) cpuTimerStop(s *timerSlot, now time.Duration) {
 }
 
 // timerCPU says whether packets carry timer CPU (fields 22 and 23).
-func (c *collector) timerCPU() bool { return c.cpu.model == CPUFairShare }
+func (c *reqData) timerCPU() bool { return c.cpu.model == CPUFairShare }
 
 // nsSeconds converts a share in nanoseconds to seconds. A difference that
 // wrapped below zero (it cannot, but for a torn ring read) is sent as 0.

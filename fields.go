@@ -112,7 +112,7 @@ func clampField(what string, n int) (uint32, error) {
 
 // clamped counts and reports a value a setter had to clamp. Called without
 // mu.
-func (c *collector) clamped(err error) {
+func (c *reqData) clamped(err error) {
 	if err == nil || c.owner == nil {
 		return
 	}

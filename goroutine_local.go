@@ -30,15 +30,15 @@ const (
 )
 
 type regEntry struct {
-	gid atomic.Int64
-	c   atomic.Pointer[collector]
-	gen atomic.Uint64
-	_   [8]byte // pad to 32 bytes: two entries a cache line
+	gid   atomic.Int64
+	c     atomic.Pointer[reqData]
+	epoch atomic.Uint64
+	_     [8]byte // pad to 32 bytes: two entries a cache line
 }
 
 type binding struct {
-	c   *collector
-	gen uint64
+	c     *reqData
+	epoch uint64
 }
 
 var registry struct {
@@ -60,9 +60,9 @@ func bind(gid int64, b binding) binding {
 	for k := uint64(0); k < tableProbe; k++ {
 		e := &registry.table[(i+k)&(tableSize-1)]
 		if e.gid.Load() == gid {
-			prev := binding{e.c.Load(), e.gen.Load()}
+			prev := binding{e.c.Load(), e.epoch.Load()}
 			e.c.Store(b.c)
-			e.gen.Store(b.gen)
+			e.epoch.Store(b.epoch)
 			return prev
 		}
 	}
@@ -81,7 +81,7 @@ func bind(gid int64, b binding) binding {
 		e := &registry.table[(i+k)&(tableSize-1)]
 		if e.gid.Load() == 0 && e.gid.CompareAndSwap(0, gid) {
 			e.c.Store(b.c)
-			e.gen.Store(b.gen)
+			e.epoch.Store(b.epoch)
 			return binding{}
 		}
 	}
@@ -104,11 +104,11 @@ func unbind(gid int64, prev binding) {
 		if e.gid.Load() == gid {
 			if prev.c != nil {
 				e.c.Store(prev.c)
-				e.gen.Store(prev.gen)
+				e.epoch.Store(prev.epoch)
 				return
 			}
 			e.c.Store(nil)
-			e.gen.Store(0)
+			e.epoch.Store(0)
 			e.gid.Store(0)
 			return
 		}
@@ -131,7 +131,7 @@ func unbind(gid int64, prev binding) {
 func lookup(gid int64) binding {
 	e := &registry.table[slot(gid)]
 	if e.gid.Load() == gid {
-		return binding{e.c.Load(), e.gen.Load()}
+		return binding{e.c.Load(), e.epoch.Load()}
 	}
 	return lookupSlow(gid)
 }
@@ -148,7 +148,7 @@ func lookupCurrent() binding {
 	}
 	e := &registry.table[slot(gid)]
 	if e.gid.Load() == gid {
-		return binding{e.c.Load(), e.gen.Load()}
+		return binding{e.c.Load(), e.epoch.Load()}
 	}
 	return lookupSlow(gid)
 }
@@ -158,7 +158,7 @@ func lookupSlow(gid int64) binding {
 	for k := uint64(1); k < tableProbe; k++ {
 		e := &registry.table[(i+k)&(tableSize-1)]
 		if e.gid.Load() == gid {
-			return binding{e.c.Load(), e.gen.Load()}
+			return binding{e.c.Load(), e.epoch.Load()}
 		}
 	}
 	if registry.overflowCount.Load() > 0 {

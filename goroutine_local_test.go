@@ -35,21 +35,21 @@ func TestGoroutineIDSelfCheck(t *testing.T) {
 }
 
 func TestRegistryBindUnbindNested(t *testing.T) {
-	c1, c2 := &collector{}, &collector{}
+	c1, c2 := &reqData{}, &reqData{}
 	const gid = 1 << 40
 	if b := lookup(gid); b.c != nil {
 		t.Fatal("unbound goroutine has a binding")
 	}
 	p1 := bind(gid, binding{c1, 1})
 	p2 := bind(gid, binding{c2, 2})
-	if p1.c != nil || p2.c != c1 || p2.gen != 1 {
+	if p1.c != nil || p2.c != c1 || p2.epoch != 1 {
 		t.Fatalf("bind returned %+v and %+v", p1, p2)
 	}
-	if b := lookup(gid); b.c != c2 || b.gen != 2 {
+	if b := lookup(gid); b.c != c2 || b.epoch != 2 {
 		t.Fatalf("inner binding %+v", b)
 	}
 	unbind(gid, p2)
-	if b := lookup(gid); b.c != c1 || b.gen != 1 {
+	if b := lookup(gid); b.c != c1 || b.epoch != 1 {
 		t.Fatalf("outer binding not restored: %+v", b)
 	}
 	unbind(gid, p1)
@@ -68,16 +68,16 @@ func TestRegistryOverflow(t *testing.T) {
 			gids = append(gids, g)
 		}
 	}
-	cs := make([]*collector, len(gids))
+	cs := make([]*reqData, len(gids))
 	for i, g := range gids {
-		cs[i] = &collector{}
+		cs[i] = &reqData{}
 		bind(g, binding{cs[i], uint64(i)})
 	}
 	if registry.overflowCount.Load() == 0 {
 		t.Fatal("no binding went to the overflow map")
 	}
 	for i, g := range gids {
-		if b := lookup(g); b.c != cs[i] || b.gen != uint64(i) {
+		if b := lookup(g); b.c != cs[i] || b.epoch != uint64(i) {
 			t.Fatalf("gid %d: %+v", g, b)
 		}
 	}
@@ -95,11 +95,11 @@ func TestRegistryConcurrentGoroutines(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &collector{}
+			c := &reqData{}
 			gid := curGoid()
 			for i := range 200 {
 				prev := bind(gid, binding{c, uint64(i)})
-				if b := lookup(gid); b.c != c || b.gen != uint64(i) {
+				if b := lookup(gid); b.c != c || b.epoch != uint64(i) {
 					t.Errorf("goroutine %d sees %+v", gid, b)
 				}
 				unbind(gid, prev)

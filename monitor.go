@@ -14,7 +14,7 @@ import (
 )
 
 // core is what a Middleware or ScriptMonitor shares across its requests:
-// configuration, reporter, collector pool and counters.
+// configuration, reporter, pool of request data and counters.
 type core struct {
 	cfg         *config
 	reporter    *Reporter
@@ -63,7 +63,7 @@ func newCoreShared(servers string, opts []Option, share bool) (*core, error) {
 	} else if h, err := os.Hostname(); err == nil {
 		k.hostname = h
 	}
-	k.pool.New = func() any { return newCollector(k) }
+	k.pool.New = func() any { return newReqData(k) }
 	reportGoid := cfg.reportError
 	if cfg.errorHandler == nil {
 		reportGoid = func(err error) { log.Print(err) }
@@ -72,9 +72,9 @@ func newCoreShared(servers string, opts []Option, share bool) (*core, error) {
 	return k, nil
 }
 
-func (k *core) get() *collector { return k.pool.Get().(*collector) }
+func (k *core) get() *reqData { return k.pool.Get().(*reqData) }
 
-func (k *core) put(c *collector) {
+func (k *core) put(c *reqData) {
 	c.shrink()
 	k.pool.Put(c)
 }
@@ -200,7 +200,7 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// WithContext is inlined: its copy of r does not escape, and is copied
 	// into st, so the request costs no allocation of its own.
 	st.req = *r.WithContext(&st.ctx)
-	h := c.begin(request{serverName: serverName, schema: schema, scriptName: st.path, resp: &st.rw, req: &st.req})
+	h := c.begin(reqInit{serverName: serverName, schema: schema, scriptName: st.path, resp: &st.rw, req: &st.req})
 	st.ctx.h = h
 	c, epoch := h.c, h.epoch
 	gid := curGoid()
@@ -217,7 +217,7 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // finish fills what the response tells and sends the packet. A panic goes
 // on after it (finish does not recover), so http.Server still sees it.
-func (m *Middleware) finish(c *collector, st *reqState, panicking bool) {
+func (m *Middleware) finish(c *reqData, st *reqState, panicking bool) {
 	k := m.core
 	code := int(st.rw.code.Load())
 	if code == 0 {

@@ -14,7 +14,7 @@ import (
 // buildAndSend builds the packet from the snapshot and hands it to the
 // reporter. Called with encMu held and mu not held, so tag callables may
 // use the proxy.
-func (c *collector) buildAndSend() error {
+func (c *reqData) buildAndSend() error {
 	core := c.owner
 	if core == nil {
 		return nil
@@ -39,7 +39,7 @@ func (c *collector) buildAndSend() error {
 }
 
 // trim re-encodes the packet with fewer timers until it fits in limit.
-func (c *collector) trim(pkt []byte, limit int) ([]byte, error) {
+func (c *reqData) trim(pkt []byte, limit int) ([]byte, error) {
 	total := len(c.enc.out)
 	e := &PacketTooLargeError{Size: len(pkt), Limit: limit, Timers: total}
 	lo, hi := 0, total // the packet with lo timers fits (checked below), hi does not
@@ -67,7 +67,7 @@ func (c *collector) trim(pkt []byte, limit int) ([]byte, error) {
 }
 
 // encoder is the state that turns a snapshot into a packet, kept with the
-// collector so that a request allocates nothing once it has grown.
+// request data so that a request allocates nothing once it has grown.
 //
 // The work per timer is: flatten its tags into sorted (name, value) pairs;
 // give each word its dictionary index; look the set of indexes up in a hash
@@ -151,7 +151,7 @@ func (e *encoder) guard(ps []tagPair) {
 	}
 }
 
-// big reports whether the encoder grew beyond what a pooled collector
+// big reports whether the encoder grew beyond what a pooled request's data
 // keeps (see shrink).
 func (e *encoder) big() bool {
 	r := &e.rec
@@ -164,7 +164,7 @@ func (e *encoder) big() bool {
 
 // build flattens the snapshot's tags, merges identical timers and encodes
 // them all. Called with encMu held.
-func (c *collector) build() ([]byte, error) {
+func (c *reqData) build() ([]byte, error) {
 	if c.enc == nil {
 		c.enc = new(encoder)
 	}
@@ -228,7 +228,7 @@ func (c *collector) build() ([]byte, error) {
 
 var errNoTags = errors.New("pynba: a timer with no tags is not sent (pinba_engine skips such timers)")
 
-func (c *collector) tagError(err error) {
+func (c *reqData) tagError(err error) {
 	if c.owner != nil {
 		c.owner.stats.tagErrors.Add(1)
 		c.owner.cfg.reportError(err)
@@ -450,9 +450,9 @@ func (e *encoder) insert(h uint64, x int32) {
 }
 
 // encode encodes the record with the request tags and the first n out
-// timers into the collector's buffer. The first n timers' arrays and the
+// timers into the request's data's buffer. The first n timers' arrays and the
 // dictionary they need are prefixes of the whole ones.
-func (c *collector) encode(n int) ([]byte, error) {
+func (c *reqData) encode(n int) ([]byte, error) {
 	e := c.enc
 	r := &e.rec
 	if n < len(e.out) {

@@ -111,7 +111,7 @@ func randomTags(rng *rand.Rand) []Tags {
 
 func TestEncoderMatchesTheRules(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	c := newCollector(nil)
+	c := newReqData(nil)
 	kept := randomTags(rng) // maps met again in later builds
 	for round := range 300 {
 		sets := append(randomTags(rng), kept...)
@@ -171,7 +171,7 @@ func summary(r pb.Record) string {
 // A loop of 10,000 timers with one Tags map sends one timer of 10,000 hits,
 // and the build allocates nothing once the collector has grown.
 func TestEncoderIdenticalTimers(t *testing.T) {
-	c := newCollector(nil)
+	c := newReqData(nil)
 	tags := Tags{"group": "db", "op": "select"}
 	for range 10000 {
 		c.snap = append(c.snap, timerSnap{tags: tags, value: time.Microsecond, hits: 1})

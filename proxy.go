@@ -11,7 +11,7 @@ import "time"
 // Collector outside a request.
 func Current() Collector {
 	b := lookupCurrent()
-	return Collector{b.c, b.gen}
+	return Collector{b.c, b.epoch}
 }
 
 // Timer registers a new timer with the current request, not started

@@ -38,11 +38,26 @@ var clockBase = time.Now()
 
 func mono() time.Duration { return time.Since(clockBase) }
 
-// collector holds the data of one request (pynba's DataCollector). It is
-// pooled: the Collector and TimerRef handles given to users carry the epoch
-// or sequence number they were made for, so a handle kept after its request
-// ended is recognised and ignored.
-type collector struct {
+// reqData holds the data of one request (pynba's DataCollector). Its
+// states, and what moves it from one to the next:
+//
+//	pooled  --begin-->  active  --Flush-->  active (flushed: timers sent
+//	   ^                  |                 and forgotten; tags, clock and
+//	   |                  |                 byte count carry over)
+//	   |                finish (or end, when nothing is sent)
+//	   |                  v
+//	   +------put------ ended
+//
+// begin (the one place a request's data starts: Middleware, ScriptMonitor
+// and Runner call it) resets every field and changes the epoch; finish
+// stops running timers, sends the last packet and changes the epoch again;
+// put gives back what a huge request grew (shrink) and returns the data to
+// its owner's pool. The epoch is the staleness token of every handle: a
+// Collector carries the request's epoch, a TimerRef its slot's, and a
+// goroutine binding the request's, so a handle kept after its request ended
+// is recognised and ignored, never landing in a later request that reuses
+// the pooled data.
+type reqData struct {
 	owner *core
 
 	// mu guards everything below up to encMu. It is taken by the request's
@@ -83,9 +98,9 @@ type collector struct {
 	// copy made of it (copyTags); both forgotten when the slots are.
 	lastSrc, lastCopy Tags
 
-	seq   uint64       // last timer sequence number given
-	slots []*timerSlot // timers of this request, in creation order
-	spare []*timerSlot // slots kept from earlier requests for reuse
+	lastEpoch uint64       // the epoch of the last timer made (timer slots' epochs)
+	slots     []*timerSlot // timers of this request, in creation order
+	spare     []*timerSlot // slots kept from earlier requests for reuse
 
 	// builder is the id of the goroutine building a packet (holding
 	// encMu), 0 when none: a tag callable that calls Flush runs in it.
@@ -117,13 +132,13 @@ type timerSnap struct {
 	cpuU, cpuS uint64 // the timer's CPU share, ns (cpu.go)
 }
 
-func newCollector(owner *core) *collector {
-	return &collector{owner: owner}
+func newReqData(owner *core) *reqData {
+	return &reqData{owner: owner}
 }
 
 // request is what a request's owner (Middleware, ScriptMonitor, Runner)
 // knows when the request starts.
-type request struct {
+type reqInit struct {
 	serverName string
 	schema     string
 	scriptName string        // before the prefix
@@ -131,12 +146,12 @@ type request struct {
 	req        *http.Request // the web request as the handler sees it, nil for others
 }
 
-// begin readies a pooled collector for a new request, the one place a
+// begin readies a pooled request's data for a new request, the one place a
 // request's data starts: every field reset, the clock read, the owner's
-// defaults filled in. It returns the handle to the request. The collector
+// defaults filled in. It returns the handle to the request. The request's data
 // is not reachable by anyone else yet, but for late users of stale handles,
 // who take mu and find the epoch changed.
-func (c *collector) begin(r request) Collector {
+func (c *reqData) begin(r reqInit) Collector {
 	start := mono()
 	cpu := c.cpuBegin(start)
 	c.mu.Lock()
@@ -165,7 +180,7 @@ func (c *collector) begin(r request) Collector {
 
 // recorded reports whether anything was recorded in the request since it
 // began: a timer, a request tag, or a value set.
-func (c *collector) recorded() bool {
+func (c *reqData) recorded() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.slots) > 0 || len(c.tags) > 0 || c.scriptOK || c.statusOK ||
@@ -173,7 +188,7 @@ func (c *collector) recorded() bool {
 }
 
 // end marks the request over: every handle to it becomes stale.
-func (c *collector) end() {
+func (c *reqData) end() {
 	c.mu.Lock()
 	c.epoch++
 	c.active = false
@@ -186,9 +201,9 @@ func (c *collector) end() {
 
 // releaseSlots invalidates every timer of the request and keeps the slots
 // for reuse. Called with mu held.
-func (c *collector) releaseSlots() {
+func (c *reqData) releaseSlots() {
 	for _, s := range c.slots {
-		s.seq = 0
+		s.epoch = 0
 		s.tags = nil
 		s.data = nil
 	}
@@ -198,7 +213,7 @@ func (c *collector) releaseSlots() {
 	c.slots = c.slots[:0]
 }
 
-// Limits on what a collector keeps when it goes back to the pool: a request
+// Limits on what request data keeps when it goes back to the pool: a request
 // that once grew large (huge tags, many timers) gives the memory back
 // rather than keeping it for every later request.
 const (
@@ -209,8 +224,8 @@ const (
 )
 
 // shrink drops what a finished request grew beyond the limits above.
-// Called when the collector goes back to the pool.
-func (c *collector) shrink() {
+// Called when the request's data goes back to the pool.
+func (c *reqData) shrink() {
 	c.mu.Lock()
 	if len(c.spare) > keepSlots {
 		clear(c.spare[keepSlots:])
@@ -247,21 +262,21 @@ func (c *collector) shrink() {
 	c.encMu.Unlock()
 }
 
-func (c *collector) stats() *counters {
+func (c *reqData) stats() *counters {
 	if c.owner == nil {
 		return nil
 	}
 	return c.owner.stats
 }
 
-func (c *collector) reportError(err error) {
+func (c *reqData) reportError(err error) {
 	if c.owner != nil {
 		c.owner.cfg.reportError(err)
 	}
 }
 
 // late counts and reports a use of a stale handle. Called without mu.
-func (c *collector) late(what string) {
+func (c *reqData) late(what string) {
 	if c == nil || c.owner == nil {
 		return
 	}
@@ -274,13 +289,13 @@ func (c *collector) late(what string) {
 // harmless: its setters do nothing and Timer returns a detached timer.
 // A Collector may be used from any goroutine.
 type Collector struct {
-	c     *collector
+	c     *reqData
 	epoch uint64
 }
 
-// lock returns the collector locked when h's request is still running, nil
+// lock returns the request's data locked when h's request is still running, nil
 // (counting a late use) otherwise.
-func (h Collector) lock(what string) *collector {
+func (h Collector) lock(what string) *reqData {
 	c := h.c
 	if c == nil {
 		return nil
@@ -330,7 +345,7 @@ func (h Collector) Timers() []TimerRef {
 	out := make([]TimerRef, 0, len(c.slots))
 	for _, s := range c.slots {
 		if !s.deleted {
-			out = append(out, TimerRef{s, s.seq})
+			out = append(out, TimerRef{s, s.epoch})
 		}
 	}
 	return out
@@ -406,13 +421,13 @@ func (h Collector) Flush() error {
 
 // finish sends the request's final packet and ends the request. It is
 // called by the request's owner (ScriptMonitor).
-func (c *collector) finish() { c.finishWith("", false, 0) }
+func (c *reqData) finish() { c.finishWith("", false, 0) }
 
 // finishWith is finish for Monitor, which gives the script name derived
 // from the request (set when haveScript, unless the code set one) and the
 // response's status (set when not 0, unless the code set one), all in the
 // same critical section.
-func (c *collector) finishWith(script string, haveScript bool, status uint32) {
+func (c *reqData) finishWith(script string, haveScript bool, status uint32) {
 	c.encMu.Lock()
 	c.builder.Store(curGoid())
 	// Unlocked in a defer: whatever user code the build calls, encMu is
@@ -455,7 +470,7 @@ const defaultStatus = http.StatusOK
 
 // statusNow is the status to send: the code's (SetStatus), else the
 // response's, else the default. Called with mu held.
-func (c *collector) statusNow() uint32 {
+func (c *reqData) statusNow() uint32 {
 	if c.statusOK {
 		return c.status
 	}
@@ -469,7 +484,7 @@ func (c *collector) statusNow() uint32 {
 
 // docSizeNow is the document size to send: the code's (SetDocumentSize),
 // else the bytes of body written. Called with mu held.
-func (c *collector) docSizeNow() uint32 {
+func (c *reqData) docSizeNow() uint32 {
 	if c.docSizeOK {
 		return c.docSize
 	}
@@ -482,7 +497,7 @@ func (c *collector) docSizeNow() uint32 {
 // snapshot copies what the packet needs, stopping running timers at now.
 // final says the request ends with this packet: nobody can change its tags
 // any more, so they need not be copied. Called with encMu and mu held.
-func (c *collector) snapshot(now time.Duration, final bool) {
+func (c *reqData) snapshot(now time.Duration, final bool) {
 	hd := &c.snapHdr
 	hd.hostname, hd.serverName, hd.scriptName, hd.schema = c.hostname, c.serverName, c.scriptName, c.schema
 	if k := c.owner; k != nil {

@@ -45,7 +45,7 @@ func (r *Runner) Run(ctx context.Context, scriptName string, fn func(ctx context
 		ctx = context.Background()
 	}
 	x := &reqCtx{Context: ctx}
-	x.h = c.begin(request{serverName: k.cfg.serverName, scriptName: scriptName})
+	x.h = c.begin(reqInit{serverName: k.cfg.serverName, scriptName: scriptName})
 	gid := curGoid()
 	prev := bind(gid, binding{c, x.h.epoch})
 	panicking := true

@@ -28,7 +28,7 @@ type ScriptMonitor struct {
 	// built, since building calls user code (tag callables) that may call
 	// back into the monitor.
 	mu      sync.Mutex
-	c       *collector
+	c       *reqData
 	gid     int64
 	prev    binding
 	closed  bool
@@ -55,7 +55,7 @@ func NewScriptMonitor(servers string, opts ...Option) (*ScriptMonitor, error) {
 func (sm *ScriptMonitor) begin() Collector {
 	k := sm.core
 	k.stats.requests.Add(1)
-	return sm.c.begin(request{serverName: k.cfg.serverName, scriptName: commandLine()})
+	return sm.c.begin(reqInit{serverName: k.cfg.serverName, scriptName: commandLine()})
 }
 
 func commandLine() string {

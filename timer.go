@@ -8,12 +8,12 @@ import (
 	"unsafe"
 )
 
-// timerSlot is the storage of one timer. Slots belong to one collector for
-// its whole life and are reused across its requests; seq tells which timer a
-// slot holds now (0: none).
+// timerSlot is the storage of one timer. Slots belong to one request's
+// data for its whole life and are reused across its requests; epoch tells
+// which timer a slot holds now (0: none).
 type timerSlot struct {
-	c         *collector
-	seq       uint64
+	c         *reqData
+	epoch     uint64
 	tags      Tags
 	elapsed   time.Duration
 	startedAt time.Duration
@@ -49,12 +49,12 @@ type timerSlot struct {
 // state, and a timer given the same unchanged map as the one before shares
 // that one's copy.
 type TimerRef struct {
-	s   *timerSlot
-	seq uint64
+	s     *timerSlot
+	epoch uint64
 }
 
 // newTimer registers a new timer in c. Called with c.mu held.
-func (c *collector) newTimer(tags Tags) TimerRef {
+func (c *reqData) newTimer(tags Tags) TimerRef {
 	var s *timerSlot
 	if n := len(c.spare); n > 0 {
 		s = c.spare[n-1]
@@ -62,21 +62,21 @@ func (c *collector) newTimer(tags Tags) TimerRef {
 	} else {
 		s = &timerSlot{c: c}
 	}
-	c.seq++
+	c.lastEpoch++
 	// Every field but c, which a stale TimerRef reads before it takes the
-	// lock: a slot belongs to its collector for good.
-	s.seq, s.tags, s.data = c.seq, c.copyTags(s, tags), nil
+	// lock: a slot belongs to its request data for good.
+	s.epoch, s.tags, s.data = c.lastEpoch, c.copyTags(s, tags), nil
 	s.elapsed, s.startedAt, s.hits, s.running, s.deleted = 0, 0, 0, false, false
 	s.cpuU, s.cpuS = 0, 0
 	c.slots = append(c.slots, s)
-	return TimerRef{s, c.seq}
+	return TimerRef{s, c.lastEpoch}
 }
 
 // copyTags returns the tags the timer in slot s keeps: a copy of tags in
 // the slot's own map, or the previous timer's copy when tags is the same map
 // with the same entries (so identical timers share one map, which the
 // encoder flattens once). Called with c.mu held.
-func (c *collector) copyTags(s *timerSlot, tags Tags) Tags {
+func (c *reqData) copyTags(s *timerSlot, tags Tags) Tags {
 	if len(tags) == 0 {
 		return nil
 	}
@@ -143,17 +143,17 @@ func sameScalar(a, b any) bool {
 }
 
 // detachedTimer returns a timer that belongs to no request: it measures,
-// but what it measures is sent nowhere. Its collector, slot and slot list
+// but what it measures is sent nowhere. Its request data, slot and slot list
 // come in one allocation, and its tags are kept, not copied, since they are
 // never sent.
 func detachedTimer(tags Tags) TimerRef {
 	d := &struct {
-		c   collector
+		c   reqData
 		s   timerSlot
 		one [1]*timerSlot
 	}{}
-	d.c.detached, d.c.active, d.c.seq = true, true, 1
-	d.s.c, d.s.seq, d.s.tags = &d.c, 1, tags
+	d.c.detached, d.c.active, d.c.lastEpoch = true, true, 1
+	d.s.c, d.s.epoch, d.s.tags = &d.c, 1, tags
 	d.one[0] = &d.s
 	d.c.slots = d.one[:]
 	return TimerRef{&d.s, 1}
@@ -201,7 +201,7 @@ func (t TimerRef) lock(what string) *timerSlot {
 		return nil
 	}
 	s.c.mu.Lock()
-	if s.seq != t.seq || s.seq == 0 {
+	if s.epoch != t.epoch || s.epoch == 0 {
 		s.c.mu.Unlock()
 		s.c.late(what)
 		return nil
@@ -250,7 +250,7 @@ func (t TimerRef) Stop() TimerRef {
 	return t
 }
 
-func (c *collector) misuse(err error, tags Tags) {
+func (c *reqData) misuse(err error, tags Tags) {
 	if c.owner != nil {
 		c.owner.stats.timerMisuse.Add(1)
 		c.reportError(fmt.Errorf("%w (tags: %s)", err, describe(tags)))
