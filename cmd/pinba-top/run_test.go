@@ -251,7 +251,7 @@ func TestJSONStream(t *testing.T) {
 	}
 }
 
-func TestBadCommandLines(t *testing.T) {
+func TestInvalidCommandLinesAreRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"-window", "0"}, {"-sort", "speed"}, {"-top", "-1"}, {"-interval", "0s"}, {"extra"}, {"-max-keys", "0"},
 	} {

@@ -146,7 +146,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	ready := make(chan struct{}, 2)
 	release := make(chan struct{})
 	r := chi.NewRouter()
-	r.Get("/work/{id}", func(w http.ResponseWriter, r *http.Request) {
+	r.Get("/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
 		tm := pynba.Timer(pynba.Tags{"proxy": id}).Start()
 		ready <- struct{}{}
@@ -161,7 +161,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	srv, h := monitored(t, r, r)
 	var wg sync.WaitGroup
 	for _, id := range []string{"1", "2"} {
-		wg.Go(func() { serve(h, "GET", "/work/"+id) })
+		wg.Go(func() { serve(h, "GET", "/jobs/"+id) })
 	}
 	for range 2 {
 		select {
@@ -180,7 +180,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	for _, p := range pkts {
 		id := p.Tags.Get("id")
 		seen[id] = true
-		if p.ScriptName != "GET /work/{id}" {
+		if p.ScriptName != "GET /jobs/{id}" {
 			t.Errorf("request %s: script %q", id, p.ScriptName)
 		}
 		if len(p.Timers) != 2 {

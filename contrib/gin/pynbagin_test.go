@@ -175,7 +175,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	release := make(chan struct{})
 	e := gin.New()
 	e.Use(pynbagin.Middleware())
-	e.GET("/work/:id", func(c *gin.Context) {
+	e.GET("/jobs/:id", func(c *gin.Context) {
 		id := c.Param("id")
 		tm := pynba.Timer(pynba.Tags{"proxy": id}).Start()
 		ready <- struct{}{}
@@ -190,7 +190,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	srv, h := monitored(t, e)
 	var wg sync.WaitGroup
 	for _, id := range []string{"1", "2"} {
-		wg.Go(func() { serve(h, "GET", "/work/"+id) })
+		wg.Go(func() { serve(h, "GET", "/jobs/"+id) })
 	}
 	for range 2 {
 		select {
@@ -209,7 +209,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	for _, p := range pkts {
 		id := p.Tags.Get("id")
 		seen[id] = true
-		if p.ScriptName != "GET /work/:id" {
+		if p.ScriptName != "GET /jobs/:id" {
 			t.Errorf("request %s: script %q", id, p.ScriptName)
 		}
 		if len(p.Timers) != 2 {

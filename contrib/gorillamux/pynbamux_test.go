@@ -147,7 +147,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	ready := make(chan struct{}, 2)
 	release := make(chan struct{})
 	r := mux.NewRouter()
-	r.HandleFunc("/work/{id}", func(w http.ResponseWriter, r *http.Request) {
+	r.HandleFunc("/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["id"]
 		tm := pynba.Timer(pynba.Tags{"proxy": id}).Start()
 		ready <- struct{}{}
@@ -162,7 +162,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	srv, h := monitored(t, r, r)
 	var wg sync.WaitGroup
 	for _, id := range []string{"1", "2"} {
-		wg.Go(func() { serve(h, "GET", "/work/"+id) })
+		wg.Go(func() { serve(h, "GET", "/jobs/"+id) })
 	}
 	for range 2 {
 		select {
@@ -181,7 +181,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	for _, p := range pkts {
 		id := p.Tags.Get("id")
 		seen[id] = true
-		if p.ScriptName != "GET /work/{id}" {
+		if p.ScriptName != "GET /jobs/{id}" {
 			t.Errorf("request %s: script %q", id, p.ScriptName)
 		}
 		if len(p.Timers) != 2 {

@@ -367,7 +367,7 @@ func TestScriptMonitor(t *testing.T) {
 	}
 }
 
-func TestBadOptionsPanic(t *testing.T) {
+func TestInvalidOptionsPanic(t *testing.T) {
 	for name, opt := range map[string]Option{
 		"WithMaxSpans(0)":    WithMaxSpans(0),
 		`WithAttributes("")`: WithAttributes("a", ""),

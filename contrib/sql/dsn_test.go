@@ -18,7 +18,7 @@ func TestServerFromDSN(t *testing.T) {
 		{"clickhouse://ch1:9000,ch2:9000/db", "ch1"},
 		{"sqlite:///var/lib/app/data.db", "data.db"},
 		{"sqlite3://data/app.sqlite?cache=shared", "app.sqlite"},
-		{"file:///tmp/x.db", "x.db"},
+		{"file:///var/db/x.db", "x.db"},
 		// MySQL driver DSNs
 		{"user:pw@tcp(db1:3306)/shop?parseTime=true", "db1"},
 		{"user:p@ss@tcp(127.0.0.1:3306)/shop", "127.0.0.1"},
