@@ -82,9 +82,52 @@ func (cs *capSet) len() int {
 // them, as the reports they feed are the servers'.
 var (
 	scriptNames capSet
-	tagNames    capSet
-	tagValues   sync.Map // tag name -> *capSet of its values
+	tagValues   tagSets
 )
+
+// tagSets maps a tag name to the set of its values, read without a lock or
+// an allocation (a pointer load and a string map lookup); a name is added
+// by copying the map, at most maxTagNames times in the process's life.
+type tagSets struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[string]*capSet]
+}
+
+// get returns name's set, adding it while fewer than maxTagNames names are
+// tracked; nil past that.
+func (ts *tagSets) get(name string) *capSet {
+	if m := ts.m.Load(); m != nil {
+		if cs := (*m)[name]; cs != nil {
+			return cs
+		}
+		if len(*m) >= maxTagNames {
+			return nil
+		}
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	old := ts.m.Load()
+	n := 0
+	if old != nil {
+		if cs := (*old)[name]; cs != nil {
+			return cs
+		}
+		n = len(*old)
+	}
+	if n >= maxTagNames {
+		return nil
+	}
+	next := make(map[string]*capSet, n+1)
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	cs := new(capSet)
+	next[strings.Clone(name)] = cs // name may point into a reused buffer
+	ts.m.Store(&next)
+	return cs
+}
 
 // guardScript returns name, or OverflowName when the process already sent
 // the most distinct script names allowed.
@@ -104,15 +147,8 @@ func (k *core) guardTagValue(name, value string) string {
 	if limit < 0 || value == OverflowName {
 		return value
 	}
-	if v, ok := tagValues.Load(name); ok {
-		if v.(*capSet).admit(value, limit) {
-			return value
-		}
-	} else if tagNames.admit(name, maxTagNames) {
-		v, _ := tagValues.LoadOrStore(strings.Clone(name), new(capSet))
-		if v.(*capSet).admit(value, limit) {
-			return value
-		}
+	if cs := tagValues.get(name); cs != nil && cs.admit(value, limit) {
+		return value
 	}
 	k.stats.tagOverflows.Add(1)
 	return OverflowName

@@ -92,7 +92,12 @@ type encoder struct {
 	reqDictEnd int // dictionary length after the request tags
 	onErr      func(error)
 	k          *core // whose limits apply (guard.go); nil in some tests
+	// admitted remembers tag pairs of user strings the caps admitted
+	// (guardPlain); it keeps those strings alive.
+	admitted [1 << admittedBits]tagPair
 }
+
+const admittedBits = 8
 
 // tagPair is one flattened tag. Its strings are the user's own for tags
 // whose values are plain strings, else they point into the flatBuf arena.
@@ -139,6 +144,30 @@ const (
 
 func ptrHash(p uintptr, bits uint) uint64 {
 	return (uint64(p) * 0x9E3779B97F4A7C15) >> (64 - bits)
+}
+
+// guardPlain is guard for pairs whose strings are the user's own (not in
+// the flattening arena): a pair admitted before is remembered by its
+// strings' addresses, which the cache keeps alive, so the same strings skip
+// the process-wide sets on later packets.
+func (e *encoder) guardPlain(ps []tagPair) {
+	if e.k == nil {
+		return
+	}
+	for i := range ps {
+		p := &ps[i]
+		np, vp := unsafe.StringData(p.name), unsafe.StringData(p.value)
+		slot := &e.admitted[ptrHash(uintptr(unsafe.Pointer(np))^uintptr(unsafe.Pointer(vp))<<1^uintptr(len(p.value)), admittedBits)]
+		if unsafe.StringData(slot.name) == np && len(slot.name) == len(p.name) &&
+			unsafe.StringData(slot.value) == vp && len(slot.value) == len(p.value) {
+			continue
+		}
+		v := e.k.guardTagValue(p.name, p.value)
+		if v == p.value {
+			*slot = tagPair{p.name, p.value}
+		}
+		p.value = v
+	}
 }
 
 // guard replaces the values past their tag name's cap (WithMaxTagValues).
@@ -261,7 +290,7 @@ func (e *encoder) flatten(tags Tags) (ps []tagPair, plain bool) {
 		} else {
 			slices.SortFunc(ps, func(a, b tagPair) int { return strings.Compare(a.name, b.name) })
 		}
-		e.guard(ps)
+		e.guardPlain(ps)
 		e.pairs = ps
 		return ps, true
 	}

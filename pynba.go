@@ -30,13 +30,23 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	_ "unsafe" // go:linkname
 )
 
-// clockBase anchors the monotonic clock: mono() reads only the monotonic
-// clock, which is cheaper than time.Now.
-var clockBase = time.Now()
+// clockBase anchors the monotonic clock: mono() reads only the runtime's
+// monotonic clock (what time.Now reads beside the wall clock), at half the
+// cost of time.Now, and clockBase turns its readings into times.
+var (
+	monoBase  = nanotime()
+	clockBase = time.Now()
+)
 
-func mono() time.Duration { return time.Since(clockBase) }
+func mono() time.Duration { return time.Duration(nanotime() - monoBase) }
+
+// nanotime is the runtime's monotonic clock, in nanoseconds.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
 
 // reqData holds the data of one request (pynba's DataCollector). Its
 // states, and what moves it from one to the next:
@@ -217,7 +227,7 @@ func (c *reqData) releaseSlots() {
 // that once grew large (huge tags, many timers) gives the memory back
 // rather than keeping it for every later request.
 const (
-	keepSlots     = 1024    // timer slots kept for reuse
+	keepSlots     = 4096    // timer slots kept for reuse
 	keepTagsMap   = 64      // entries of a slot's tags copy kept
 	keepBufBytes  = 1 << 17 // bytes of packet, arena and dictionary buffers kept
 	keepTimerRows = 4096    // snapshot and encoder rows kept
