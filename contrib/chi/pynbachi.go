@@ -31,10 +31,10 @@ package pynbachi
 import (
 	"net/http"
 	"sync"
-	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/pynba-go/pynba"
+	"github.com/pynba-go/pynba/internal/routename"
 )
 
 // ScriptName returns a function for pynba.WithScriptName that names a
@@ -51,7 +51,7 @@ func ScriptName(routes chi.Routes) func(*http.Request) string {
 type namer struct {
 	routes chi.Routes
 	ctxs   sync.Pool // *chi.Context, reused across look-ups
-	names  names
+	names  routename.Names
 }
 
 func (n *namer) name(r *http.Request) string {
@@ -70,49 +70,5 @@ func (n *namer) name(r *http.Request) string {
 	if pattern == "" {
 		return pynba.NoRouteScriptName
 	}
-	return n.names.get(r.Method, pattern)
-}
-
-// maxNames bounds the names kept: routes are few, but a route that takes
-// every method can be asked with any method string.
-const maxNames = 1024
-
-type nameKey struct{ method, template string }
-
-// names keeps the script name of each method and template seen, so that
-// naming a request allocates nothing once its route has been named. Reads
-// take no lock: the map is replaced, never changed.
-type names struct {
-	mu sync.Mutex
-	m  atomic.Pointer[map[nameKey]string]
-}
-
-func (ns *names) get(method, template string) string {
-	k := nameKey{method, template}
-	old := ns.m.Load()
-	if old != nil {
-		if s, ok := (*old)[k]; ok {
-			return s
-		}
-	}
-	s := method + " " + template
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	old = ns.m.Load()
-	size := 0
-	if old != nil {
-		size = len(*old)
-	}
-	if size >= maxNames {
-		return s
-	}
-	next := make(map[nameKey]string, size+1)
-	if old != nil {
-		for key, v := range *old {
-			next[key] = v
-		}
-	}
-	next[k] = s
-	ns.m.Store(&next)
-	return s
+	return n.names.Get(r.Method, pattern)
 }

@@ -32,11 +32,9 @@
 package pynbagin
 
 import (
-	"sync"
-	"sync/atomic"
-
 	"github.com/gin-gonic/gin"
 	"github.com/pynba-go/pynba"
+	"github.com/pynba-go/pynba/internal/routename"
 )
 
 // Middleware returns a gin middleware that names the request a
@@ -45,57 +43,13 @@ import (
 // Register it with engine.Use before the routes. Outside a monitored
 // request it does nothing.
 func Middleware() gin.HandlerFunc {
-	ns := &names{}
+	ns := &routename.Names{}
 	return func(c *gin.Context) {
 		name := pynba.NoRouteScriptName
 		if route := c.FullPath(); route != "" {
-			name = ns.get(c.Request.Method, route)
+			name = ns.Get(c.Request.Method, route)
 		}
 		pynba.FromContext(c.Request.Context()).SetScriptName(name)
 		c.Next()
 	}
-}
-
-// maxNames bounds the names kept: routes are few, but a route that takes
-// every method (engine.Any) can be asked with any method string.
-const maxNames = 1024
-
-type nameKey struct{ method, route string }
-
-// names keeps the script name of each method and route seen, so that
-// naming a request allocates nothing once its route has been named. Reads
-// take no lock: the map is replaced, never changed.
-type names struct {
-	mu sync.Mutex
-	m  atomic.Pointer[map[nameKey]string]
-}
-
-func (ns *names) get(method, route string) string {
-	k := nameKey{method, route}
-	old := ns.m.Load()
-	if old != nil {
-		if s, ok := (*old)[k]; ok {
-			return s
-		}
-	}
-	s := method + " " + route
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	old = ns.m.Load()
-	size := 0
-	if old != nil {
-		size = len(*old)
-	}
-	if size >= maxNames {
-		return s
-	}
-	next := make(map[nameKey]string, size+1)
-	if old != nil {
-		for key, v := range *old {
-			next[key] = v
-		}
-	}
-	next[k] = s
-	ns.m.Store(&next)
-	return s
 }
