@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pynba-go/pynba/internal/relay"
 	"github.com/pynba-go/pynba/pinbatest"
 )
 
@@ -49,9 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	defer conn.Close()
 	_ = conn.SetReadBuffer(4 << 20) // absorb bursts while a slow terminal prints
 
-	var fw *forwarder
+	var fw *relay.Forwarder
 	if cfg.forward != "" {
-		fw, err = newForwarder(cfg.forward, conn.LocalAddr().(*net.UDPAddr))
+		fw, err = relay.New(cfg.forward, conn.LocalAddr().(*net.UDPAddr), "pinba-dump")
 		if err != nil {
 			return err
 		}
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	addr := conn.LocalAddr().String()
 	if fw != nil {
-		fmt.Fprintf(stderr, "pinba-dump: listening on udp %s, forwarding to %s\n", addr, fw.addr)
+		fmt.Fprintf(stderr, "pinba-dump: listening on udp %s, forwarding to %s\n", addr, fw.Addr)
 	} else {
 		fmt.Fprintf(stderr, "pinba-dump: listening on udp %s\n", addr)
 	}
@@ -118,7 +119,7 @@ loop:
 	close(quit)
 	wg.Wait()
 	if fw != nil {
-		fw.close()
+		fw.Close()
 	}
 	d.reportForwardErrors(true)
 	if cfg.summary > 0 {
@@ -135,7 +136,7 @@ loop:
 //
 // When packets is full (the output cannot keep up), a datagram is still
 // relayed but not shown, and skipped counts it.
-func receive(ctx context.Context, conn *net.UDPConn, packets chan<- datagram, fw *forwarder, skipped *atomic.Int64) error {
+func receive(ctx context.Context, conn *net.UDPConn, packets chan<- datagram, fw *relay.Forwarder, skipped *atomic.Int64) error {
 	buf := make([]byte, 64<<10)
 	failures := 0
 	for {
@@ -163,7 +164,7 @@ func receive(ctx context.Context, conn *net.UDPConn, packets chan<- datagram, fw
 		failures = 0
 		data := append([]byte(nil), buf[:n]...)
 		if fw != nil {
-			fw.send(data)
+			fw.Send(data)
 		}
 		// Never wait for the printing: a paused terminal must not hold up
 		// the forwarding, nor hide that datagrams are being lost.
@@ -182,7 +183,7 @@ type dumper struct {
 	errOut io.Writer
 	start  time.Time
 	stats  *summary
-	fw     *forwarder
+	fw     *relay.Forwarder
 
 	datagrams    int // datagrams received
 	undecodable  int // of which not a Pinba.Request
@@ -228,12 +229,12 @@ func (d *dumper) reportForwardErrors(final bool) {
 	if d.fw == nil {
 		return
 	}
-	n := d.fw.errors.Load()
+	n := d.fw.Errors.Load()
 	if n == d.fwReported || (!final && d.fwReported > 0 && time.Since(d.fwReportedAt) < time.Second) {
 		return
 	}
 	d.flush()
-	fmt.Fprintf(d.errOut, "pinba-dump: forward to %s: %d errors so far, last: %v\n", d.fw.addr, n, d.fw.lastError())
+	fmt.Fprintf(d.errOut, "pinba-dump: forward to %s: %d errors so far, last: %v\n", d.fw.Addr, n, d.fw.LastError())
 	d.fwReported, d.fwReportedAt = n, time.Now()
 }
 
@@ -266,7 +267,7 @@ func (d *dumper) printFinal(now time.Time) {
 	}
 	if d.fw != nil {
 		msg += fmt.Sprintf("; forwarded to %s: %d sent, %d errors, %d dropped",
-			d.fw.addr, d.fw.sent.Load(), d.fw.errors.Load(), d.fw.dropped.Load())
+			d.fw.Addr, d.fw.Sent.Load(), d.fw.Errors.Load(), d.fw.Dropped.Load())
 	}
 	fmt.Fprintln(d.errOut, msg)
 }

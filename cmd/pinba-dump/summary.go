@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pynba-go/pynba/internal/relay"
 	"github.com/pynba-go/pynba/pb"
 	"github.com/pynba-go/pynba/pinbatest"
 )
@@ -154,7 +155,7 @@ func statusKey(code int64) string {
 
 // report returns the summary at now and starts a new interval: the request
 // rates of the next report count the requests added from now on.
-func (s *summary) report(now time.Time, datagrams, undecodable, withProblems int, skipped int64, fw *forwarder) report {
+func (s *summary) report(now time.Time, datagrams, undecodable, withProblems int, skipped int64, fw *relay.Forwarder) report {
 	interval := now.Sub(s.last)
 	s.last = now
 	recent := 0
@@ -208,7 +209,7 @@ func (s *summary) report(now time.Time, datagrams, undecodable, withProblems int
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Value, b.Value))
 	})
 	if fw != nil {
-		r.Forward = &forwardReport{To: fw.addr, Sent: fw.sent.Load(), Errors: fw.errors.Load(), Dropped: fw.dropped.Load()}
+		r.Forward = &forwardReport{To: fw.Addr, Sent: fw.Sent.Load(), Errors: fw.Errors.Load(), Dropped: fw.Dropped.Load()}
 	}
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pynba-go/pynba/internal/relay"
 	"github.com/pynba-go/pynba/internal/report"
 )
 
@@ -20,7 +21,7 @@ const drainTime = 50 * time.Millisecond
 type receiver struct {
 	conn  *net.UDPConn
 	model *report.Model
-	fws   []*forwarder
+	fws   []*relay.Forwarder
 
 	received atomic.Int64 // datagrams read since start
 	stopping atomic.Bool
@@ -29,7 +30,7 @@ type receiver struct {
 	err      error // after done: nil, or why reading failed for good
 }
 
-func newReceiver(conn *net.UDPConn, model *report.Model, fws []*forwarder) *receiver {
+func newReceiver(conn *net.UDPConn, model *report.Model, fws []*relay.Forwarder) *receiver {
 	r := &receiver{conn: conn, model: model, fws: fws, done: make(chan struct{})}
 	go r.loop()
 	return r
@@ -60,7 +61,7 @@ func (r *receiver) loop() {
 		if len(r.fws) > 0 {
 			b = append([]byte(nil), b...) // the forwarders keep it
 			for _, f := range r.fws {
-				f.send(b)
+				f.Send(b)
 			}
 		}
 		_ = r.model.AddDatagram(b) // undecodable ones are counted there

@@ -54,6 +54,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/pynba-go/pynba/internal/relay"
 	"github.com/pynba-go/pynba/internal/report"
 )
 
@@ -190,14 +191,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	_ = conn.SetReadBuffer(4 << 20)
 	laddr := conn.LocalAddr().(*net.UDPAddr)
 
-	var fws []*forwarder
+	var fws []*relay.Forwarder
 	defer func() {
 		for _, f := range fws {
-			f.close()
+			f.Close()
 		}
 	}()
 	for _, target := range cfg.forward {
-		f, err := newForwarder(target, laddr)
+		f, err := relay.New(target, laddr, "pinba-top")
 		if err != nil {
 			return err
 		}
@@ -213,7 +214,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	var targets []string
 	for _, f := range fws {
-		targets = append(targets, f.addr)
+		targets = append(targets, f.Addr)
 	}
 	if len(targets) > 0 {
 		fmt.Fprintf(stderr, "pinba-top: listening on udp %s, forwarding to %s\n", laddr, strings.Join(targets, ", "))
@@ -272,11 +273,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return rerr
 	}
 	for _, f := range fws {
-		if n := f.errors.Load(); n > 0 {
-			fmt.Fprintf(stderr, "pinba-top: %d datagrams not relayed to %s: %v\n", n, f.addr, f.lastError())
+		if n := f.Errors.Load(); n > 0 {
+			fmt.Fprintf(stderr, "pinba-top: %d datagrams not relayed to %s: %v\n", n, f.Addr, f.LastError())
 		}
-		if n := f.dropped.Load(); n > 0 {
-			fmt.Fprintf(stderr, "pinba-top: %d datagrams dropped from the relay to %s (queue full)\n", n, f.addr)
+		if n := f.Dropped.Load(); n > 0 {
+			fmt.Fprintf(stderr, "pinba-top: %d datagrams dropped from the relay to %s (queue full)\n", n, f.Addr)
 		}
 	}
 	return nil

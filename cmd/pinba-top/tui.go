@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/pynba-go/pynba/internal/relay"
 	"github.com/pynba-go/pynba/internal/report"
 )
 
@@ -21,7 +22,7 @@ const colGap = "  "
 // uiInfo is what the status lines show besides the snapshot.
 type uiInfo struct {
 	listen   string
-	forward  []*forwarder
+	forward  []*relay.Forwarder
 	received *atomic.Int64
 }
 
@@ -159,7 +160,7 @@ func (u *ui) View() string {
 	if len(u.info.forward) > 0 {
 		var fw []string
 		for _, f := range u.info.forward {
-			fw = append(fw, fmt.Sprintf("%s (%d sent, %d failed, %d dropped)", f.addr, f.sent.Load(), f.errors.Load(), f.dropped.Load()))
+			fw = append(fw, fmt.Sprintf("%s (%d sent, %d failed, %d dropped)", f.Addr, f.Sent.Load(), f.Errors.Load(), f.Dropped.Load()))
 		}
 		head += dimStyle.Render(" → " + strings.Join(fw, ", "))
 	}
