@@ -11,6 +11,7 @@ type reqCtx struct {
 	h Collector
 }
 
+// Value gives the request for FromContext, and the parent's values.
 func (x *reqCtx) Value(key any) any {
 	if key == (ctxKey{}) {
 		return x

@@ -174,6 +174,7 @@ type PacketTooLargeError struct {
 // packet trimmed or dropped here as for one the Reporter refuses.
 func (e *PacketTooLargeError) Unwrap() error { return ErrTooLarge }
 
+// Error says how large the packet was, the limit, and what was sent.
 func (e *PacketTooLargeError) Error() string {
 	if e.Dropped {
 		return fmt.Sprintf("pynba: packet of %d bytes is over the %d-byte limit even with no timers: dropped", e.Size, e.Limit)
