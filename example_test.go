@@ -2,6 +2,7 @@ package pynba_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -186,4 +187,31 @@ func ExampleWithScriptName() {
 	// api 200
 	// api 200
 	// (no route) 404
+}
+
+// A Runner monitors work that is not an HTTP request: each Run is one
+// Pinba request, and the proxy works inside it.
+func ExampleNewRunner() {
+	pinba := pinbatest.NewServer()
+	defer pinba.Close()
+	jobs, _ := pynba.NewRunner(pinba.Addr(), pynba.WithPrefix("queue:"))
+	defer jobs.Close()
+
+	for _, msg := range []string{"ok", "bad"} {
+		jobs.Run(context.Background(), "orders", func(ctx context.Context) error {
+			pynba.Time(pynba.Tags{"group": "db"}, func() {})
+			if msg == "bad" {
+				return errors.New("cannot decode the order")
+			}
+			return nil
+		})
+	}
+
+	ps, _ := pinba.Wait(2, time.Second)
+	for _, p := range ps {
+		fmt.Println(p.ScriptName, p.Status, p.Timers[0].Tags)
+	}
+	// Output:
+	// queue:orders 200 [{group db}]
+	// queue:orders 500 [{group db}]
 }
