@@ -2,16 +2,15 @@ package pynbaecho_test
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/pynba-go/pynba"
 	pynbaecho "github.com/pynba-go/pynba/contrib/echo"
+	"github.com/pynba-go/pynba/internal/routertest"
 	"github.com/pynba-go/pynba/pinbatest"
 	"go.uber.org/goleak"
 )
@@ -192,89 +191,12 @@ func TestUnmonitored(t *testing.T) {
 // Two requests run at once, each starting timers through the proxy and
 // through FromContext: each packet holds its own timers only.
 func TestTimersLandInTheirRequest(t *testing.T) {
-	ready := make(chan struct{}, 2)
-	release := make(chan struct{})
+	o := routertest.NewOverlap()
 	e := echo.New()
 	e.Use(pynbaecho.Middleware())
-	e.GET("/jobs/:id", func(c echo.Context) error {
-		id := c.Param("id")
-		tm := pynba.Timer(pynba.Tags{"proxy": id}).Start()
-		ready <- struct{}{}
-		select {
-		case <-release:
-		case <-time.After(5 * time.Second):
-		}
-		tm.Stop()
-		pynba.FromContext(c.Request().Context()).Timer(pynba.Tags{"ctx": id}).Start().Stop()
-		pynba.SetTag("id", id)
-		return nil
-	})
+	e.GET("/jobs/:id", func(c echo.Context) error { o.Work(c.Request().Context(), c.Param("id")); return nil })
 	srv, h := monitored(t, e)
-	var wg sync.WaitGroup
-	for _, id := range []string{"1", "2"} {
-		wg.Go(func() { serve(h, "GET", "/jobs/"+id) })
-	}
-	for range 2 {
-		select {
-		case <-ready:
-		case <-time.After(5 * time.Second):
-			t.Error("the two requests did not overlap")
-		}
-	}
-	close(release)
-	wg.Wait()
-	pkts, err := srv.Wait(2, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, p := range pkts {
-		id := p.Tags.Get("id")
-		seen[id] = true
-		if p.ScriptName != "GET /jobs/:id" {
-			t.Errorf("request %s: script %q", id, p.ScriptName)
-		}
-		if len(p.Timers) != 2 {
-			t.Errorf("request %s: %d timers, want 2: %v", id, len(p.Timers), p.Timers)
-		}
-		for _, tm := range p.Timers {
-			if !tm.Tags.Has("proxy", id) && !tm.Tags.Has("ctx", id) {
-				t.Errorf("request %s holds a timer of another: %v", id, tm)
-			}
-		}
-	}
-	if !seen["1"] || !seen["2"] {
-		t.Errorf("request tags %v", seen)
-	}
-}
-
-// discard is a ResponseWriter that keeps nothing, so benchmarks measure
-// the router and the monitoring, not a recorder.
-type discard struct{ h http.Header }
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discard) WriteHeader(int)             {}
-
-// sink is a loopback UDP socket that nobody reads: the kernel drops what
-// does not fit, so the benchmark pays for real sends without a decoder.
-func sink(b *testing.B) string {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
-	return c.LocalAddr().String()
-}
-
-func benchServe(b *testing.B, h http.Handler) {
-	req := httptest.NewRequest("GET", "/api/users/7/orders/99", nil)
-	w := &discard{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		h.ServeHTTP(w, req)
-	}
+	o.Check(t, h, srv, func(id string) string { return "/jobs/" + id }, "GET /jobs/:id")
 }
 
 func plainEngine() *echo.Echo {
@@ -284,16 +206,16 @@ func plainEngine() *echo.Echo {
 }
 
 // The plain Echo instance: the baseline.
-func BenchmarkEcho(b *testing.B) { benchServe(b, plainEngine()) }
+func BenchmarkEcho(b *testing.B) { routertest.Serve(b, plainEngine(), "/api/users/7/orders/99") }
 
 // The Echo instance under pynba's Middleware, named by URL path: the core's cost.
 func BenchmarkMonitorPath(b *testing.B) {
-	m, err := pynba.NewMiddleware(plainEngine(), sink(b))
+	m, err := pynba.NewMiddleware(plainEngine(), routertest.Sink(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	benchServe(b, m)
+	routertest.Serve(b, m, "/api/users/7/orders/99")
 }
 
 // The Echo instance with pynbaecho.Middleware under pynba's Middleware: the cost
@@ -302,10 +224,10 @@ func BenchmarkMonitorMiddleware(b *testing.B) {
 	e := echo.New()
 	e.Use(pynbaecho.Middleware())
 	e.GET("/api/users/:user/orders/:order", func(c echo.Context) error { return c.NoContent(200) })
-	m, err := pynba.NewMiddleware(e, sink(b))
+	m, err := pynba.NewMiddleware(e, routertest.Sink(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	benchServe(b, m)
+	routertest.Serve(b, m, "/api/users/7/orders/99")
 }
