@@ -4,7 +4,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"slices"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -281,15 +280,7 @@ func (e *encoder) flatten(tags Tags) (ps []tagPair, plain bool) {
 		ps = append(ps, tagPair{k, s})
 	}
 	if plain {
-		if len(ps) <= 12 {
-			for i := 1; i < len(ps); i++ {
-				for j := i; j > 0 && ps[j].name < ps[j-1].name; j-- {
-					ps[j], ps[j-1] = ps[j-1], ps[j]
-				}
-			}
-		} else {
-			slices.SortFunc(ps, func(a, b tagPair) int { return strings.Compare(a.name, b.name) })
-		}
+		sortPairs(ps)
 		e.guardPlain(ps)
 		e.pairs = ps
 		return ps, true
@@ -390,7 +381,12 @@ func (t *dictTable) grow(dict []string) {
 // addTimer adds a snapshot timer to the packet: to the out timer of the same
 // tag set when there is one, else as a new out timer.
 func (e *encoder) addTimer(t *timerSnap) {
-	mp := *(*unsafe.Pointer)(unsafe.Pointer(&t.tags))
+	var mp unsafe.Pointer
+	if t.pairs != nil {
+		mp = unsafe.Pointer(unsafe.SliceData(t.pairs))
+	} else {
+		mp = *(*unsafe.Pointer)(unsafe.Pointer(&t.tags))
+	}
 	var m *memoEntry
 	if mp != nil {
 		m = &e.memo[ptrHash(uintptr(mp), memoBits)]
@@ -402,7 +398,16 @@ func (e *encoder) addTimer(t *timerSnap) {
 			return
 		}
 	}
-	ps, plain := e.flatten(t.tags)
+	var ps []tagPair
+	plain := true
+	if t.pairs != nil {
+		// Sorted, distinct, plain already: only the caps to apply.
+		ps = append(e.pairs[:0], t.pairs...)
+		e.guardPlain(ps)
+		e.pairs = ps
+	} else {
+		ps, plain = e.flatten(t.tags)
+	}
 	if len(ps) == 0 {
 		e.onErr(errNoTags)
 		return

@@ -104,8 +104,11 @@ type reqData struct {
 	// scripts): a Flush asks WithScriptName for its name, as the end does.
 	req *http.Request
 
-	// lastSrc is the map given to the last Timer call and lastCopy the
-	// copy made of it (copyTags); both forgotten when the slots are.
+	// lastPairs are the last timer's pairs, lastSrc the map given to the
+	// last Timer call whose values were not all strings and lastCopy the
+	// copy made of it (copyTags); all forgotten when the slots are.
+	lastPairs         []tagPair
+	lastPairSrc       uintptr // the address of the map lastPairs match
 	lastSrc, lastCopy Tags
 
 	lastEpoch uint64       // the epoch of the last timer made (timer slots' epochs)
@@ -136,6 +139,7 @@ type header struct {
 }
 
 type timerSnap struct {
+	pairs      []tagPair // the tags, when plain (see timerSlot), else tags
 	tags       Tags
 	value      time.Duration
 	hits       uint32
@@ -214,11 +218,16 @@ func (c *reqData) end() {
 func (c *reqData) releaseSlots() {
 	for _, s := range c.slots {
 		s.epoch = 0
-		s.tags = nil
+		s.tags, s.pairs = nil, nil
 		s.data = nil
 	}
-	c.lastSrc, c.lastCopy = nil, nil
-	c.spare = append(c.spare, c.slots...)
+	c.lastSrc, c.lastCopy, c.lastPairs, c.lastPairSrc = nil, nil, nil, 0
+	// In reverse, so that the next request takes the slots in the same
+	// order: its timers, made by the same code, find their tags copied
+	// already (copyTags).
+	for i := len(c.slots) - 1; i >= 0; i-- {
+		c.spare = append(c.spare, c.slots[i])
+	}
 	clear(c.slots)
 	c.slots = c.slots[:0]
 }
@@ -247,6 +256,9 @@ func (c *reqData) shrink() {
 	for _, s := range c.spare {
 		if len(s.own) > keepTagsMap {
 			s.own = nil
+		}
+		if cap(s.ownPairs) > keepTagsMap {
+			s.ownPairs, s.ownSrc = nil, 0
 		}
 		if s.data != nil {
 			s.data = nil
@@ -418,7 +430,7 @@ func (h Collector) Flush() error {
 		// built, when the request goes on and may reuse their slots: the
 		// copies go with the snapshot.
 		for _, s := range c.slots {
-			s.own = nil
+			s.own, s.ownPairs, s.ownSrc = nil, nil, 0
 		}
 	}
 	c.releaseSlots()
@@ -562,6 +574,6 @@ func (c *reqData) snapshot(now time.Duration, final bool) {
 		if s.deleted || s.hits == 0 {
 			continue
 		}
-		c.snap = append(c.snap, timerSnap{tags: s.tags, value: s.elapsed, hits: s.hits, cpuU: s.cpuU, cpuS: s.cpuS})
+		c.snap = append(c.snap, timerSnap{pairs: s.pairs, tags: s.tags, value: s.elapsed, hits: s.hits, cpuU: s.cpuU, cpuS: s.cpuS})
 	}
 }

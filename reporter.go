@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Reporter sends Pinba packets, as UDP datagrams, to one or more Pinba
@@ -64,6 +65,17 @@ type Reporter struct {
 	queue    chan *[]byte
 	bufs     sync.Pool // of *[]byte
 	senderWG sync.WaitGroup
+
+	// The senders park on wake when the queue is empty, and a Send wakes
+	// one only when none is awake: a busy queue costs its Sends no
+	// wake-up (see sendLoop). pending counts the packets queued and not
+	// yet taken by a sender; awake the senders running, or owed a token
+	// on wake (whoever raises awake from a count below the senders' sends
+	// the token).
+	wake    chan struct{}
+	pending atomic.Int64
+	awake   atomic.Int32
+	batches atomic.Uint64 // batches written, for tests
 
 	ctx       context.Context // canceled by Close: stops lookups
 	cancel    context.CancelFunc
@@ -172,6 +184,8 @@ func newReporter(servers string, cfg *config) (*Reporter, error) {
 	}
 	if cfg.asyncQueue > 0 {
 		r.queue = make(chan *[]byte, cfg.asyncQueue)
+		r.wake = make(chan struct{}, len(r.socks))
+		r.awake.Store(int32(len(r.socks)))
 		for _, s := range r.socks {
 			r.senderWG.Add(1)
 			go r.sendLoop(s)
@@ -266,23 +280,55 @@ func (r *Reporter) Send(pkt []byte) {
 
 	bp := r.bufs.Get().(*[]byte)
 	*bp = append((*bp)[:0], pkt...)
-	r.mu.RLock()
-	if r.closed.Load() { // Close ran since the check above
-		r.mu.RUnlock()
+	queued, closed := r.enqueue(bp)
+	switch {
+	case closed: // Close ran since the check above
 		r.bufs.Put(bp)
 		r.cfg.stats.sendErrors.Add(uint64(len(r.servers)))
-		return
-	}
-	select {
-	case r.queue <- bp:
-		r.mu.RUnlock()
-	default:
-		r.mu.RUnlock()
+	case !queued:
 		r.bufs.Put(bp)
 		r.cfg.stats.queueDropped.Add(1)
 		if r.cfg.errorHandler != nil {
 			r.cfg.reportError(&SendError{Size: len(pkt), Err: ErrQueueFull})
 		}
+	default:
+		r.pending.Add(1)
+		if r.awake.Load() == 0 && r.awake.CompareAndSwap(0, 1) {
+			r.signal() // the token of the sender counted awake
+		}
+		if len(r.queue) > cap(r.queue)/2 {
+			// The senders are behind: they are runnable but waiting for
+			// a CPU that goroutines which never block (as a Send loop)
+			// keep for a whole time slice. Yield it once, so that
+			// packets are written rather than dropped.
+			runtime.Gosched()
+		}
+	}
+}
+
+// enqueue puts bp on the queue unless it is full, or closed (by Close,
+// which takes mu to close it, so that no Send sends on a closed channel).
+func (r *Reporter) enqueue(bp *[]byte) (queued, closed bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed.Load() {
+		return false, true
+	}
+	select {
+	case r.queue <- bp:
+		return true, false
+	default:
+		return false, false
+	}
+}
+
+// signal puts a token on wake. It never blocks: wake has room for a token
+// per sender, and tokens are put only for senders counted asleep (Close
+// puts its own, and after it nobody waits).
+func (r *Reporter) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -331,31 +377,86 @@ func (r *Reporter) sendError(i int, a netip.AddrPort, size int, err error) {
 	}
 }
 
+// asyncLinger is how long a sender waits after writing a batch smaller
+// than maxBatch before it looks at the queue again, so that the packets
+// of a busy server are written many at once and their Sends wake nobody:
+// it bounds how long a queued packet waits while senders are awake.
+const asyncLinger = time.Millisecond
+
 // sendLoop writes the queued packets from socket sk, in batches of what
 // the queue holds (up to maxBatch), until Close closes the queue, and then
 // what is left in it. The error handler runs here; a panic in it is
 // recovered by reportError, so the loop goes on.
+//
+// A sender that finds the queue empty parks until a Send (or a sender
+// with a backlog, or Close) wakes it. A sender that wrote a full batch
+// goes on at once, waking another sender while more than a batch is
+// left; one that wrote less sleeps asyncLinger first. So one wake-up
+// serves every packet queued within a millisecond, rather than one each.
 func (r *Reporter) sendLoop(sk *sock) {
 	defer r.senderWG.Done()
 	batch := make([]*[]byte, 0, maxBatch)
-	for bp := range r.queue {
-		batch = append(batch[:0], bp)
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case bp, ok := <-r.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, bp)
-			default:
-				break fill
+	for {
+		var open bool
+		batch, open = r.take(batch[:0])
+		if n := len(batch); n > 0 {
+			if n == maxBatch && r.pending.Load() > maxBatch {
+				r.wakeHelper()
 			}
+			sk.batch.send(batch)
+			r.batches.Add(1)
+			for i, bp := range batch {
+				r.bufs.Put(bp)
+				batch[i] = nil
+			}
+			if n == maxBatch || !open {
+				continue
+			}
+			time.Sleep(asyncLinger)
+			continue
 		}
-		sk.batch.send(batch)
-		for i, bp := range batch {
-			r.bufs.Put(bp)
-			batch[i] = nil
+		if !open {
+			return // closed, and nothing left
+		}
+		r.park()
+	}
+}
+
+// take moves up to maxBatch queued packets into batch without waiting;
+// open is false once Close closed the queue and it is empty.
+func (r *Reporter) take(batch []*[]byte) (_ []*[]byte, open bool) {
+	defer func() { r.pending.Add(-int64(len(batch))) }()
+	for len(batch) < maxBatch {
+		select {
+		case bp, ok := <-r.queue:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, bp)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// park waits for a token on wake, unless it is the last sender awake and
+// packets are pending (queued by a Send that saw it awake), or a token is
+// owed to it already.
+func (r *Reporter) park() {
+	if r.awake.Add(-1) == 0 && r.pending.Load() > 0 && r.awake.CompareAndSwap(0, 1) {
+		return // the packets are this sender's to write
+	}
+	<-r.wake
+}
+
+// wakeHelper wakes a parked sender, if any, to share a backlog.
+func (r *Reporter) wakeHelper() {
+	n := int32(len(r.socks))
+	for a := r.awake.Load(); a < n; a = r.awake.Load() {
+		if r.awake.CompareAndSwap(a, a+1) {
+			r.signal()
+			return
 		}
 	}
 }
@@ -387,6 +488,11 @@ func (r *Reporter) Close() error {
 		r.closed.Store(true)
 		if r.queue != nil {
 			close(r.queue)
+			// Every parked sender wakes, finds the queue closed and
+			// writes what is left in it.
+			for range r.socks {
+				r.signal()
+			}
 		}
 		r.mu.Unlock()
 		r.senderWG.Wait() // the queue is drained

@@ -294,6 +294,44 @@ func TestReporterAsync(t *testing.T) {
 	}
 }
 
+// TestReporterAsyncBatches sends packets in a burst, as a busy server's
+// requests do: the senders write them many at once (a sender that wrote
+// part of a batch waits asyncLinger before it looks again, and the Sends
+// meanwhile wake nobody), every packet is delivered, and Close, called
+// while a sender lingers, still writes what is queued.
+func TestReporterAsyncBatches(t *testing.T) {
+	srv := newServer(t)
+	r := testReporter(t, srv.Addr(), WithAsync(1024))
+	const n = 512
+	start := time.Now()
+	for i := range n {
+		r.Send(rawPacket(t, fmt.Sprint("/", i), 0))
+		// Requests apart (a busy wait: a sleep this short takes much
+		// longer): a sender that wrote at once would find one packet at
+		// a time.
+		for t0 := time.Now(); time.Since(t0) < 20*time.Microsecond; {
+		}
+	}
+	elapsed := time.Since(start)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Wait(n, wait); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Stats(); s.Sent != n || s.QueueDropped != 0 {
+		t.Errorf("stats %+v, want %d sent", s, n)
+	}
+	// At most a batch a linger, and the full batches: one packet a batch
+	// would be n.
+	most := uint64(elapsed/asyncLinger) + n/maxBatch + 4
+	if b := r.batches.Load(); b > most {
+		t.Errorf("%d packets written in %d batches over %v, want at most %d", n, b, elapsed, most)
+	} else {
+		t.Logf("%d packets written in %d batches", n, b)
+	}
+}
+
 // blockingReporter returns an async reporter whose sender goroutine blocks,
 // on its first packet, in the error handler (the first server never
 // resolves), until release is closed; entered is closed once it blocks.
@@ -502,11 +540,14 @@ func TestReporterSendAllocs(t *testing.T) {
 	}
 
 	ra := testReporter(t, addr, WithAsync(1024))
-	for range 10 {
+	// The warm-up fills the pool with the buffers of a busy queue: a
+	// sender writes what was queued within a linger (asyncLinger) at once.
+	for range 1000 {
 		ra.Send(pkt)
+		runtime.Gosched()
 	}
-	mustEventually(t, "async warm-up", func() bool { return ra.Stats().Sent == 10 })
-	// Gosched lets the sender run and give its buffer back to the pool,
+	mustEventually(t, "async warm-up", func() bool { return ra.Stats().Sent == 1000 })
+	// Gosched lets the sender run and give its buffers back to the pool,
 	// as it does between requests.
 	a := testing.AllocsPerRun(1000, func() { ra.Send(pkt); runtime.Gosched() })
 	switch {

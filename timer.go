@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -12,8 +14,14 @@ import (
 // data for its whole life and are reused across its requests; epoch tells
 // which timer a slot holds now (0: none).
 type timerSlot struct {
-	c         *reqData
-	epoch     uint64
+	c     *reqData
+	epoch uint64
+	// The timer's tags, copied: pairs when every value is a string and no
+	// name is empty (the common case, which needs no flattening: pairs
+	// are sorted by name, and are the slot's ownPairs or the previous
+	// timer's when equal to them); else tags, a copy in the slot's own map
+	// (or the previous timer's copy of the same unchanged map).
+	pairs     []tagPair
 	tags      Tags
 	elapsed   time.Duration
 	startedAt time.Duration
@@ -24,9 +32,25 @@ type timerSlot struct {
 	cpuU, cpuS, cpuU0, cpuS0 uint64
 	deleted                  bool
 	data                     any
-	// own is the slot's copy of the tags given to Timer, kept across
-	// requests so that copying allocates nothing in steady state.
-	own Tags
+	// ownPairs and own are the slot's storage for copies of the tags
+	// given to Timer, kept across requests so that copying allocates
+	// nothing in steady state.
+	ownPairs []tagPair
+	ownSrc   uintptr // the address of the map ownPairs was copied from
+	own      Tags
+}
+
+// tagsMap returns the timer's tags as a map: its copy, or a new map of its
+// pairs.
+func (s *timerSlot) tagsMap() Tags {
+	if s.pairs == nil {
+		return s.tags
+	}
+	m := make(Tags, len(s.pairs))
+	for _, p := range s.pairs {
+		m[p.name] = p.value
+	}
+	return m
 }
 
 // TimerRef is a timer of a request (pynba's Timer), as Timer returns it. It
@@ -65,21 +89,64 @@ func (c *reqData) newTimer(tags Tags) TimerRef {
 	c.lastEpoch++
 	// Every field but c, which a stale TimerRef reads before it takes the
 	// lock: a slot belongs to its request data for good.
-	s.epoch, s.tags, s.data = c.lastEpoch, c.copyTags(s, tags), nil
+	s.epoch, s.data = c.lastEpoch, nil
+	s.pairs, s.tags = c.copyTags(s, tags)
 	s.elapsed, s.startedAt, s.hits, s.running, s.deleted = 0, 0, 0, false, false
 	s.cpuU, s.cpuS = 0, 0
 	c.slots = append(c.slots, s)
 	return TimerRef{s, c.lastEpoch}
 }
 
-// copyTags returns the tags the timer in slot s keeps: a copy of tags in
-// the slot's own map, or the previous timer's copy when tags is the same map
-// with the same entries (so identical timers share one map, which the
-// encoder flattens once). Called with c.mu held.
-func (c *reqData) copyTags(s *timerSlot, tags Tags) Tags {
+// copyTags returns the tags the timer in slot s keeps (see timerSlot):
+// sorted pairs of tags, when its values are all strings, else a copy of the
+// map. Equal pairs to the previous timer's, or the same map with the same
+// entries, share the previous timer's copy, so that identical timers carry
+// one, which the encoder flattens once. Called with c.mu held.
+func (c *reqData) copyTags(s *timerSlot, tags Tags) ([]tagPair, Tags) {
 	if len(tags) == 0 {
-		return nil
+		return nil, nil
 	}
+	// The same map as the previous timer's, or as this slot's last timer's
+	// (the handler that ran in it before makes its timers in the same
+	// order), is compared entry by entry rather than read again: reading
+	// a map costs more than looking its few keys up.
+	src := mapAddr(tags)
+	if c.lastPairs != nil && c.lastPairSrc == src && equalPairs(tags, c.lastPairs) {
+		return c.lastPairs, nil
+	}
+	var ps []tagPair
+	if s.ownSrc == src && len(s.ownPairs) > 0 && equalPairs(tags, s.ownPairs) {
+		ps = s.ownPairs
+	} else {
+		plain := true
+		ps = s.ownPairs[:0]
+		for k, v := range tags {
+			str, ok := v.(string)
+			if !ok || k == "" {
+				plain = false
+				break
+			}
+			ps = append(ps, tagPair{k, str})
+		}
+		if !plain {
+			s.ownPairs, s.ownSrc = ps[:0], 0
+			return nil, c.copyMap(s, tags)
+		}
+		sortPairs(ps)
+		s.ownPairs, s.ownSrc = ps, src
+	}
+	c.lastPairSrc = src
+	if slices.Equal(ps, c.lastPairs) {
+		return c.lastPairs, nil
+	}
+	c.lastPairs = ps
+	return ps, nil
+}
+
+// copyMap returns the copy kept of tags, whose values are not all strings:
+// the previous timer's when tags is the same map with the same entries,
+// else a copy in the slot's own map. Called with c.mu held.
+func (c *reqData) copyMap(s *timerSlot, tags Tags) Tags {
 	if c.lastCopy != nil && sameMap(tags, c.lastSrc) && sameEntries(tags, c.lastCopy) {
 		return c.lastCopy
 	}
@@ -95,6 +162,42 @@ func (c *reqData) copyTags(s *timerSlot, tags Tags) Tags {
 	}
 	c.lastSrc, c.lastCopy = tags, own
 	return own
+}
+
+// mapAddr returns the address of m's map, as a number: it does not keep
+// the map alive, and a map later made at the same address is told apart by
+// its entries (equalPairs).
+func mapAddr(m Tags) uintptr { return uintptr(*(*unsafe.Pointer)(unsafe.Pointer(&m))) }
+
+// equalPairs reports whether tags holds exactly the entries of ps (sorted
+// pairs of distinct, non-empty names, as copyTags makes them).
+func equalPairs(tags Tags, ps []tagPair) bool {
+	if len(tags) != len(ps) {
+		return false
+	}
+	for _, p := range ps {
+		v, ok := tags[p.name]
+		if !ok {
+			return false
+		}
+		if str, ok := v.(string); !ok || str != p.value {
+			return false
+		}
+	}
+	return true
+}
+
+// sortPairs sorts pairs of distinct names by name.
+func sortPairs(ps []tagPair) {
+	if len(ps) > 12 {
+		slices.SortFunc(ps, func(a, b tagPair) int { return strings.Compare(a.name, b.name) })
+		return
+	}
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && ps[j].name < ps[j-1].name; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
 }
 
 // sameMap reports whether a and b are the same map.
@@ -218,8 +321,9 @@ func (t TimerRef) Start() TimerRef {
 		return t
 	}
 	if s.running {
+		tags := s.tagsMap()
 		s.c.mu.Unlock()
-		s.c.misuse(ErrTimerRunning, s.tags)
+		s.c.misuse(ErrTimerRunning, tags)
 		return t
 	}
 	s.running = true
@@ -239,8 +343,9 @@ func (t TimerRef) Stop() TimerRef {
 		return t
 	}
 	if !s.running {
+		tags := s.tagsMap()
 		s.c.mu.Unlock()
-		s.c.misuse(ErrTimerStopped, s.tags)
+		s.c.misuse(ErrTimerStopped, tags)
 		return t
 	}
 	s.running = false
@@ -274,7 +379,7 @@ func (t TimerRef) Clone() TimerRef {
 		return detachedTimer(nil)
 	}
 	c := s.c
-	n := c.newTimer(s.tags)
+	n := c.newTimer(s.tagsMap())
 	c.mu.Unlock()
 	return n
 }
@@ -322,7 +427,12 @@ func (t TimerRef) Tags() Tags {
 	if s == nil {
 		return nil
 	}
-	tags := maps.Clone(s.tags)
+	var tags Tags
+	if s.pairs != nil {
+		tags = s.tagsMap()
+	} else {
+		tags = maps.Clone(s.tags)
+	}
 	s.c.mu.Unlock()
 	return tags
 }

@@ -5,6 +5,9 @@ import (
 	"math"
 	"net/http"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,5 +169,68 @@ func TestTimerAPI(t *testing.T) {
 	}
 	if s := m.Stats(); s.TimerMisuse != 2 {
 		t.Errorf("TimerMisuse %d", s.TimerMisuse)
+	}
+}
+
+// TestTimerTagCopiesFollowTheMap reuses one Tags map for the timers of
+// several requests, changing it between requests and between timers in the
+// ways a copy kept from before could miss: a value changed, a name
+// replaced by another (same length), a value that is no string, and back.
+// Every timer must carry the map as it was when Timer was called.
+func TestTimerTagCopiesFollowTheMap(t *testing.T) {
+	m := Tags{"op": "select", "table": "users"}
+	changes := []func(){
+		func() {},
+		func() { m["op"] = "insert" },
+		func() { delete(m, "table"); m["db"] = "main" },
+		func() { m["op"] = []string{"a", "b"} },
+		func() { m["op"] = "select" },
+		func() { delete(m, "db"); m["table"] = "users" },
+		func() { m["op"] = strings.Clone("select") }, // equal, elsewhere in memory
+	}
+	render := func(tags Tags) string {
+		flat, err := Flatten(tags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := make([]string, len(flat))
+		for i, tg := range flat {
+			s[i] = tg.Name + "=" + tg.Value
+		}
+		return strings.Join(s, " ")
+	}
+	var want []string
+	srv := newServer(t)
+	h := newMiddleware(t, func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		want = want[:0]
+		for _, ch := range []func(){changes[i], changes[(i+1)%len(changes)], func() {}} {
+			ch()
+			want = append(want, render(m))
+			Timer(m).Start().Stop()
+		}
+	}, srv.Addr())
+	for round := range 2 {
+		for i := range changes {
+			serve(h, "/?i="+strconv.Itoa(i))
+			p := next(t, srv)
+			// Timers with the same tags are sent as one.
+			var got []string
+			for _, tm := range p.Timers {
+				pairs := make([]string, len(tm.Tags))
+				for j, tg := range tm.Tags {
+					pairs[j] = tg.Name + "=" + tg.Value
+				}
+				for range tm.HitCount {
+					got = append(got, strings.Join(pairs, " "))
+				}
+			}
+			exp := slices.Clone(want)
+			slices.Sort(got)
+			slices.Sort(exp)
+			if !slices.Equal(got, exp) {
+				t.Errorf("round %d, request %d: timers %q, want %q", round, i, got, exp)
+			}
+		}
 	}
 }
