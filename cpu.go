@@ -113,6 +113,9 @@ type cpuAccount struct {
 	// request add up to, but for the rounding down of each reading's
 	// division), for the tests.
 	givenU, givenS int64
+	// overruns counts the readings of I that found their slot written
+	// over (see integral), for the tests.
+	overruns atomic.Int64
 
 	ring [cpuRingSize]cpuSlot
 }
@@ -199,8 +202,10 @@ func (a *cpuAccount) integral(g uint64) (u, s uint64) {
 		latest := a.state.Load() & cpuGenMask
 		if (latest-g)&cpuGenMask >= cpuRingSize/2 {
 			// The slot was written over: this goroutine stood still
-			// for over a hundred readings. The latest I is the best
+			// for over a hundred readings (over 128 ms, as readings
+			// are at least a period apart). The latest I is the best
 			// left (the share of the readings missed is lost).
+			a.overruns.Add(1)
 			return a.integral(latest)
 		}
 		// The reading that made generation g is publishing it: wait for
