@@ -228,6 +228,9 @@ func (h Collector) SetTag(name string, value any) {
 			c.tags = make(Tags)
 		}
 		c.tags[name] = value
+		if len(c.tags) > keepTagsMap {
+			c.grown = true
+		}
 		c.mu.Unlock()
 	}
 }

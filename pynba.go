@@ -111,6 +111,10 @@ type reqData struct {
 	lastPairSrc       uintptr // the address of the map lastPairs match
 	lastSrc, lastCopy Tags
 
+	// grown says the request made more timers, or larger tag copies,
+	// than a pooled request's data keeps (see shrink).
+	grown bool
+
 	lastEpoch uint64       // the epoch of the last timer made (timer slots' epochs)
 	slots     []*timerSlot // timers of this request, in creation order
 	spare     []*timerSlot // slots kept from earlier requests for reuse
@@ -246,6 +250,27 @@ const (
 // Called when the request's data goes back to the pool.
 func (c *reqData) shrink() {
 	c.mu.Lock()
+	if c.grown {
+		c.shrinkSlots()
+	}
+	c.mu.Unlock()
+	c.encMu.Lock()
+	if cap(c.snap) > keepTimerRows {
+		c.snap = nil
+	}
+	if len(c.merged) > keepTagsMap {
+		c.merged = nil
+	}
+	if e := c.enc; e != nil && e.big() {
+		c.enc = nil
+	}
+	c.encMu.Unlock()
+}
+
+// shrinkSlots is shrink for what is guarded by mu, when grown says the
+// request grew beyond a limit. Called with mu held.
+func (c *reqData) shrinkSlots() {
+	c.grown = false
 	if len(c.spare) > keepSlots {
 		clear(c.spare[keepSlots:])
 		c.spare = slices.Clip(c.spare[:keepSlots])
@@ -270,18 +295,6 @@ func (c *reqData) shrink() {
 	if len(c.tags) > keepTagsMap {
 		c.tags = nil
 	}
-	c.mu.Unlock()
-	c.encMu.Lock()
-	if cap(c.snap) > keepTimerRows {
-		c.snap = nil
-	}
-	if len(c.merged) > keepTagsMap {
-		c.merged = nil
-	}
-	if e := c.enc; e != nil && e.big() {
-		c.enc = nil
-	}
-	c.encMu.Unlock()
 }
 
 func (c *reqData) stats() *counters {
@@ -467,13 +480,14 @@ func (c *reqData) finishWith(script string, haveScript bool, status uint32) {
 		c.status, c.statusOK = status, true
 	}
 	send := c.enabled
+	now := mono()
 	if send {
-		c.snapshot(mono(), true)
+		c.snapshot(now, true)
 	}
 	c.epoch++
 	c.active = false
 	c.resp = nil
-	c.cpuRelease(mono())
+	c.cpuRelease(now)
 	c.releaseSlots()
 	c.mu.Unlock()
 	if send {

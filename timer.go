@@ -94,6 +94,9 @@ func (c *reqData) newTimer(tags Tags) TimerRef {
 	s.elapsed, s.startedAt, s.hits, s.running, s.deleted = 0, 0, 0, false, false
 	s.cpuU, s.cpuS = 0, 0
 	c.slots = append(c.slots, s)
+	if len(c.slots) > keepSlots || len(tags) > keepTagsMap {
+		c.grown = true
+	}
 	return TimerRef{s, c.lastEpoch}
 }
 
