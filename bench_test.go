@@ -711,7 +711,7 @@ func BenchmarkAsyncThroughput(b *testing.B) {
 // handler unwrapped; impl=monitor and impl=async wrapped with Monitor,
 // sync and async.
 func BenchmarkHTTP(b *testing.B) {
-	sink := newSink(b)
+	sink := newQuietSink(b)
 	h := timersHandler(benchTagSets(1))
 	for _, c := range []struct {
 		impl string
@@ -721,6 +721,9 @@ func BenchmarkHTTP(b *testing.B) {
 		{"monitor", func(b *testing.B) http.Handler { return benchMiddleware(b, h, sink) }},
 		{"async", func(b *testing.B) http.Handler {
 			return benchMiddleware(b, h, sink, WithAsync(1024), WithErrorHandler(func(error) {}))
+		}},
+		{"async-cpuoff", func(b *testing.B) http.Handler {
+			return benchMiddleware(b, h, sink, WithAsync(1024), WithErrorHandler(func(error) {}), WithCPU(CPUOff))
 		}},
 	} {
 		b.Run("impl="+c.impl, func(b *testing.B) {
