@@ -265,9 +265,10 @@ func WithMaxPacketSize(n int) Option {
 	})
 }
 
-// WithAsync sends from one background goroutine: a request only encodes its
-// packet and queues it. A full queue drops the packet and counts it; Close
-// sends what is queued. queueLen is from 1 to 1,048,576.
+// WithAsync sends from background goroutines (see Reporter): a request
+// only encodes its packet and queues it. queueLen packets can wait; a full
+// queue drops the packet and counts it (Stats.QueueDropped); Close sends
+// what is queued. queueLen is from 1 to 1,048,576.
 func WithAsync(queueLen int) Option {
 	return optionFunc(func(c *config) error {
 		if queueLen < 1 || queueLen > 1<<20 {

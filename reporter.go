@@ -30,10 +30,14 @@ import (
 // listens. A name never resolved is skipped; a name that stops resolving
 // keeps its last address. A resolver that panics counts as a failed lookup.
 //
-// With WithAsync, Send only copies the packet into a pooled buffer on a
+// With WithAsync, Send only copies the packet into a slot of a lock-free
 // queue, and background sender goroutines (one per P, up to 4, each with
 // its own socket) write what is queued, many datagrams a system call
-// (sendmmsg) on Linux.
+// (sendmmsg) on Linux. A sender that finds the queue empty sleeps until a
+// Send wakes it; one that wrote fewer than a full batch waits a
+// millisecond before it looks again (less when the queue is half full),
+// so that a busy server's Sends wake nobody and their packets go out many
+// at once. A packet waits in the queue a millisecond or so.
 //
 // A Reporter is safe for concurrent use. Close it when done: Close sends
 // what the async queue holds, and stops every goroutine the Reporter
@@ -58,24 +62,22 @@ type Reporter struct {
 
 	closed atomic.Bool
 
-	// Async mode. mu is read-locked by Send around its enqueue and locked
-	// by Close around closing queue, so no Send ever sends on a closed
-	// channel.
-	mu       sync.RWMutex
-	queue    chan *[]byte
-	bufs     sync.Pool // of *[]byte
+	// Async mode: the queue, and the senders writing from it.
+	queue    *packetQueue
 	senderWG sync.WaitGroup
 
 	// The senders park on wake when the queue is empty, and a Send wakes
 	// one only when none is awake: a busy queue costs its Sends no
-	// wake-up (see sendLoop). pending counts the packets queued and not
-	// yet taken by a sender; awake the senders running, or owed a token
-	// on wake (whoever raises awake from a count below the senders' sends
-	// the token).
+	// wake-up (see sendLoop). awake counts the senders running, or owed
+	// a token on wake (whoever raises awake from a count below the
+	// senders' sends the token).
 	wake    chan struct{}
-	pending atomic.Int64
+	hurry   chan struct{} // ends a sender's linger: the queue is half full
 	awake   atomic.Int32
 	batches atomic.Uint64 // batches written, for tests
+	// closeTail is the queue's tail when Close ran (notClosing before):
+	// the senders write every packet queued before it, then stop.
+	closeTail atomic.Uint64
 
 	ctx       context.Context // canceled by Close: stops lookups
 	cancel    context.CancelFunc
@@ -162,10 +164,6 @@ func newReporter(servers string, cfg *config) (*Reporter, error) {
 		return r.socks[(r.nextSock.Add(1)-1)%uint32(len(r.socks))]
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.bufs.New = func() any {
-		b := make([]byte, 0, 1024)
-		return &b
-	}
 
 	addrs := make([]netip.AddrPort, len(list))
 	hasNames := false
@@ -183,8 +181,10 @@ func newReporter(servers string, cfg *config) (*Reporter, error) {
 		go r.refreshLoop()
 	}
 	if cfg.asyncQueue > 0 {
-		r.queue = make(chan *[]byte, cfg.asyncQueue)
+		r.queue = newPacketQueue(cfg.asyncQueue, len(r.socks)*maxBatch)
+		r.closeTail.Store(notClosing)
 		r.wake = make(chan struct{}, len(r.socks))
+		r.hurry = make(chan struct{}, len(r.socks))
 		r.awake.Store(int32(len(r.socks)))
 		for _, s := range r.socks {
 			r.senderWG.Add(1)
@@ -252,7 +252,10 @@ func (r *Reporter) Servers() []string {
 // In async mode (WithAsync), Send copies pkt into the queue and returns; a
 // full queue drops the packet (Stats.QueueDropped, reported as ErrQueueFull).
 // Send does not keep pkt. Sync Send allocates nothing unless it reports an
-// error, nor does async Send once its buffer pool is warm.
+// error, nor does async Send once the queue's slots have held a packet (a
+// slot keeps a buffer of up to 2 KiB). When the queue is more than half
+// full, an async Send yields the CPU once (runtime.Gosched), so that the
+// senders run before the queue overflows.
 //
 // After Close, Send sends nothing, counts one Stats.SendErrors per server
 // (the datagrams the closed socket did not send) and reports nothing.
@@ -278,47 +281,39 @@ func (r *Reporter) Send(pkt []byte) {
 		return
 	}
 
-	bp := r.bufs.Get().(*[]byte)
-	*bp = append((*bp)[:0], pkt...)
-	queued, closed := r.enqueue(bp)
-	switch {
-	case closed: // Close ran since the check above
-		r.bufs.Put(bp)
-		r.cfg.stats.sendErrors.Add(uint64(len(r.servers)))
-	case !queued:
-		r.bufs.Put(bp)
+	sl, pos := r.queue.claim()
+	if sl == nil {
 		r.cfg.stats.queueDropped.Add(1)
 		if r.cfg.errorHandler != nil {
 			r.cfg.reportError(&SendError{Size: len(pkt), Err: ErrQueueFull})
 		}
-	default:
-		r.pending.Add(1)
-		if r.awake.Load() == 0 && r.awake.CompareAndSwap(0, 1) {
-			r.signal() // the token of the sender counted awake
-		}
-		if len(r.queue) > cap(r.queue)/2 {
-			// The senders are behind: they are runnable but waiting for
-			// a CPU that goroutines which never block (as a Send loop)
-			// keep for a whole time slice. Yield it once, so that
-			// packets are written rather than dropped.
-			runtime.Gosched()
-		}
+		return
 	}
-}
-
-// enqueue puts bp on the queue unless it is full, or closed (by Close,
-// which takes mu to close it, so that no Send sends on a closed channel).
-func (r *Reporter) enqueue(bp *[]byte) (queued, closed bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	sl.buf = append(sl.buf[:0], pkt...)
+	// Close may have run since the check above. A Send that claimed its
+	// slot before Close read the queue's tail is written by the senders
+	// before they stop; one that claimed it after sees closed here (see
+	// Close): its packet is not written, and counted.
 	if r.closed.Load() {
-		return false, true
+		sl.void = true
+		r.queue.publish(sl, pos)
+		r.cfg.stats.sendErrors.Add(uint64(len(r.servers)))
+		return
 	}
-	select {
-	case r.queue <- bp:
-		return true, false
-	default:
-		return false, false
+	r.queue.publish(sl, pos)
+	if r.awake.Load() == 0 && r.awake.CompareAndSwap(0, 1) {
+		r.signal() // the token of the sender counted awake
+	}
+	if r.queue.len() > int(r.queue.limit)/2 {
+		// The senders are behind: cut their lingering short, and yield
+		// the CPU once, which goroutines that never block (as a Send
+		// loop) would keep for a whole time slice, so that packets are
+		// written rather than dropped.
+		select {
+		case r.hurry <- struct{}{}:
+		default:
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -395,56 +390,74 @@ const asyncLinger = time.Millisecond
 // serves every packet queued within a millisecond, rather than one each.
 func (r *Reporter) sendLoop(sk *sock) {
 	defer r.senderWG.Done()
-	batch := make([]*[]byte, 0, maxBatch)
+	var (
+		slots = make([]*queueSlot, 0, maxBatch)
+		pos   = make([]uint64, 0, maxBatch)
+		pkts  = make([][]byte, 0, maxBatch)
+		timer = time.NewTimer(asyncLinger)
+	)
+	defer timer.Stop()
 	for {
-		var open bool
-		batch, open = r.take(batch[:0])
-		if n := len(batch); n > 0 {
-			if n == maxBatch && r.pending.Load() > maxBatch {
+		slots, pos, pkts = slots[:0], pos[:0], pkts[:0]
+		for len(slots) < maxBatch {
+			sl, p := r.queue.take()
+			if sl == nil {
+				break
+			}
+			slots, pos = append(slots, sl), append(pos, p)
+			if !sl.void {
+				pkts = append(pkts, sl.buf)
+			}
+		}
+		closing := r.closeTail.Load() != notClosing
+		if n := len(slots); n > 0 {
+			if n == maxBatch && r.queue.len() >= maxBatch {
 				r.wakeHelper()
 			}
-			sk.batch.send(batch)
-			r.batches.Add(1)
-			for i, bp := range batch {
-				r.bufs.Put(bp)
-				batch[i] = nil
+			if len(pkts) > 0 {
+				sk.batch.send(pkts)
+				r.batches.Add(1)
 			}
-			if n == maxBatch || !open {
-				continue
+			clear(pkts)
+			for i, sl := range slots {
+				r.queue.free(sl, pos[i])
 			}
-			time.Sleep(asyncLinger)
+			clear(slots)
+			if n < maxBatch && !closing {
+				r.linger(timer)
+			}
 			continue
 		}
-		if !open {
-			return // closed, and nothing left
+		if closing {
+			if r.queue.head.Load() >= r.closeTail.Load() {
+				return // everything queued before Close is written
+			}
+			runtime.Gosched() // a Send is publishing its packet
+			continue
 		}
 		r.park()
 	}
 }
 
-// take moves up to maxBatch queued packets into batch without waiting;
-// open is false once Close closed the queue and it is empty.
-func (r *Reporter) take(batch []*[]byte) (_ []*[]byte, open bool) {
-	defer func() { r.pending.Add(-int64(len(batch))) }()
-	for len(batch) < maxBatch {
-		select {
-		case bp, ok := <-r.queue:
-			if !ok {
-				return batch, false
-			}
-			batch = append(batch, bp)
-		default:
-			return batch, true
-		}
+// linger waits asyncLinger, or less when a Send finds the queue half full
+// or Close runs.
+func (r *Reporter) linger(t *time.Timer) {
+	t.Reset(asyncLinger)
+	select {
+	case <-t.C:
+	case <-r.hurry:
+		t.Stop()
 	}
-	return batch, true
 }
 
+// notClosing is closeTail until Close.
+const notClosing = ^uint64(0)
+
 // park waits for a token on wake, unless it is the last sender awake and
-// packets are pending (queued by a Send that saw it awake), or a token is
-// owed to it already.
+// packets are queued (by a Send that saw it awake), or a token is owed to
+// it already.
 func (r *Reporter) park() {
-	if r.awake.Add(-1) == 0 && r.pending.Load() > 0 && r.awake.CompareAndSwap(0, 1) {
+	if r.awake.Add(-1) == 0 && r.queue.len() > 0 && r.awake.CompareAndSwap(0, 1) {
 		return // the packets are this sender's to write
 	}
 	<-r.wake
@@ -484,17 +497,21 @@ func (r *Reporter) addStats(s *Stats) {
 // canceled, or Close waits for it.
 func (r *Reporter) Close() error {
 	r.closeOnce.Do(func() {
-		r.mu.Lock()
 		r.closed.Store(true)
 		if r.queue != nil {
-			close(r.queue)
-			// Every parked sender wakes, finds the queue closed and
-			// writes what is left in it.
+			// A Send that claims a slot after this reading of the tail
+			// sees closed (see Send).
+			r.closeTail.Store(r.queue.tail.Load())
+			// Every parked or lingering sender wakes and writes what
+			// is left.
 			for range r.socks {
 				r.signal()
+				select {
+				case r.hurry <- struct{}{}:
+				default:
+				}
 			}
 		}
-		r.mu.Unlock()
 		r.senderWG.Wait() // the queue is drained
 
 		r.cancel()

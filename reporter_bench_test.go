@@ -65,7 +65,7 @@ func benchReporterSend(b *testing.B, addr string, pkt []byte, drain func()) {
 			r.Send(pkt)
 			if i++; i%512 == 0 { // wait, untimed, for the sender to catch up
 				b.StopTimer()
-				for len(r.queue) > 0 {
+				for r.queue.len() > 0 {
 					runtime.Gosched()
 				}
 				b.StartTimer()

@@ -78,14 +78,13 @@ func newBatcher(r *Reporter, sk *sock) *batcher {
 // send writes every packet of batch to every server with an address, with
 // one sendmmsg system call a socket (more when the kernel takes part of
 // the batch, or refuses a datagram, which is counted and skipped).
-func (b *batcher) send(batch []*[]byte) {
+func (b *batcher) send(batch [][]byte) {
 	r, sk := b.r, b.sk
 	addrs := *r.addrs.Load()
 	l4, l6 := &b.lists[0], &b.lists[1]
 	l4.reset()
 	l6.reset()
-	for _, bp := range batch {
-		pkt := *bp
+	for _, pkt := range batch {
 		for i, a := range addrs {
 			switch {
 			case !a.IsValid():

@@ -12,8 +12,8 @@ type batcher struct {
 func newBatcher(r *Reporter, sk *sock) *batcher { return &batcher{r: r, sk: sk} }
 
 // send writes every packet of batch to every server.
-func (b *batcher) send(batch []*[]byte) {
-	for _, bp := range batch {
-		b.r.write(b.sk, *bp)
+func (b *batcher) send(batch [][]byte) {
+	for _, pkt := range batch {
+		b.r.write(b.sk, pkt)
 	}
 }
