@@ -92,11 +92,30 @@ type encoder struct {
 	onErr      func(error)
 	k          *core // whose limits apply (guard.go); nil in some tests
 	// admitted remembers tag pairs of user strings the caps admitted
-	// (guardPlain); it keeps those strings alive.
-	admitted [1 << admittedBits]tagPair
+	// (guardPlain); it keeps those strings alive. Its size, a power of
+	// two (admittedBits), follows the number of pairs of the packets built
+	// (sizeAdmitted), so that a request's every pair fits.
+	admitted     []tagPair
+	admittedBits uint
 }
 
-const admittedBits = 8
+// The bounds of the admitted cache's size, in bits: 256 to 4,096 pairs.
+const (
+	minAdmittedBits = 8
+	maxAdmittedBits = 12
+)
+
+// sizeAdmitted grows the admitted cache to about twice pairs entries (a
+// new, empty cache), within its bounds.
+func (e *encoder) sizeAdmitted(pairs int) {
+	bits := uint(minAdmittedBits)
+	for bits < maxAdmittedBits && 1<<bits < 2*pairs {
+		bits++
+	}
+	if e.admitted == nil || bits > e.admittedBits {
+		e.admitted, e.admittedBits = make([]tagPair, 1<<bits), bits
+	}
+}
 
 // tagPair is one flattened tag. Its strings are the user's own for tags
 // whose values are plain strings, else they point into the flatBuf arena.
@@ -156,7 +175,7 @@ func (e *encoder) guardPlain(ps []tagPair) {
 	for i := range ps {
 		p := &ps[i]
 		np, vp := unsafe.StringData(p.name), unsafe.StringData(p.value)
-		slot := &e.admitted[ptrHash(uintptr(unsafe.Pointer(np))^uintptr(unsafe.Pointer(vp))<<1^uintptr(len(p.value)), admittedBits)]
+		slot := &e.admitted[ptrHash(uintptr(unsafe.Pointer(np))^uintptr(unsafe.Pointer(vp))<<1^uintptr(len(p.value)), e.admittedBits)]
 		if unsafe.StringData(slot.name) == np && len(slot.name) == len(p.name) &&
 			unsafe.StringData(slot.value) == vp && len(slot.value) == len(p.value) {
 			continue
@@ -209,6 +228,13 @@ func (c *reqData) build() ([]byte, error) {
 		e.onErr = c.tagError
 	}
 	e.k = c.owner
+	if e.k != nil {
+		pairs := len(c.snapTags)
+		for i := range c.snap {
+			pairs += len(c.snap[i].pairs) + len(c.snap[i].tags)
+		}
+		e.sizeAdmitted(pairs)
+	}
 	r := &e.rec
 	r.Reset()
 	hd := &c.snapHdr
