@@ -706,14 +706,15 @@ func BenchmarkAsyncThroughput(b *testing.B) {
 	})
 }
 
-// BenchmarkHTTP measures a whole request over HTTP: an httptest.Server and
-// a keep-alive client, the handler starting one timer. impl=bare is the
-// handler unwrapped; impl=monitor and impl=async wrapped with Monitor,
-// sync and async.
-func BenchmarkHTTP(b *testing.B) {
-	sink := newQuietSink(b)
+// httpWraps are the handlers BenchmarkHTTP and BenchmarkHTTPPaired serve:
+// the bare handler, and the handler with one timer wrapped with Monitor,
+// sync, async, and async with the CPU share off.
+func httpWraps(sink *udpSink) []struct {
+	impl string
+	wrap func(b *testing.B) http.Handler
+} {
 	h := timersHandler(benchTagSets(1))
-	for _, c := range []struct {
+	return []struct {
 		impl string
 		wrap func(b *testing.B) http.Handler
 	}{
@@ -725,26 +726,76 @@ func BenchmarkHTTP(b *testing.B) {
 		{"async-cpuoff", func(b *testing.B) http.Handler {
 			return benchMiddleware(b, h, sink, WithAsync(1024), WithErrorHandler(func(error) {}), WithCPU(CPUOff))
 		}},
-	} {
+	}
+}
+
+// httpGetter serves h from an httptest.Server and returns a function that
+// makes one request to it with a keep-alive client.
+func httpGetter(b *testing.B, h http.Handler) func() {
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	client := srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 1
+	b.Cleanup(client.CloseIdleConnections)
+	get := func() {
+		resp, err := client.Get(srv.URL + "/cart/42")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	get()
+	return get
+}
+
+// BenchmarkHTTP measures a whole request over HTTP: an httptest.Server and
+// a keep-alive client, the handler starting one timer. impl=bare is the
+// handler unwrapped; impl=monitor and impl=async wrapped with Monitor,
+// sync and async; impl=async-cpuoff async with WithCPU(CPUOff).
+func BenchmarkHTTP(b *testing.B) {
+	sink := newQuietSink(b)
+	for _, c := range httpWraps(sink) {
 		b.Run("impl="+c.impl, func(b *testing.B) {
-			srv := httptest.NewServer(c.wrap(b))
-			defer srv.Close()
-			client := srv.Client()
-			client.Transport.(*http.Transport).MaxIdleConnsPerHost = 1
-			defer client.CloseIdleConnections()
-			get := func() {
-				resp, err := client.Get(srv.URL + "/cart/42")
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			get()
+			get := httpGetter(b, c.wrap(b))
 			b.ReportAllocs()
 			for b.Loop() {
 				get()
 			}
+		})
+	}
+}
+
+// BenchmarkHTTPPaired is BenchmarkHTTP measured in pairs: every iteration
+// makes one request to the bare handler and one to the wrapped one (in
+// turn first), timing each, so that both see the same moments of a busy
+// machine, whose HTTP round trips vary by tens of percent from one second
+// to the next. It reports the wrapped requests' time over the bare ones'
+// (x/bare) and the difference per request (added-ns); ns/op is the pair's.
+func BenchmarkHTTPPaired(b *testing.B) {
+	sink := newQuietSink(b)
+	for _, c := range httpWraps(sink)[1:] {
+		b.Run("impl="+c.impl, func(b *testing.B) {
+			bare := httpGetter(b, http.HandlerFunc(trivial))
+			wrapped := httpGetter(b, c.wrap(b))
+			var tb, tw time.Duration
+			i := 0
+			for b.Loop() {
+				t0 := mono()
+				if i++; i&1 == 0 {
+					bare()
+					t1 := mono()
+					wrapped()
+					tb, tw = tb+t1-t0, tw+mono()-t1
+				} else {
+					wrapped()
+					t1 := mono()
+					bare()
+					tw, tb = tw+t1-t0, tb+mono()-t1
+				}
+			}
+			b.ReportMetric(float64(tw)/float64(tb), "x/bare")
+			b.ReportMetric(float64(tw-tb)/float64(i), "added-ns")
 		})
 	}
 }

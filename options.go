@@ -268,7 +268,9 @@ func WithMaxPacketSize(n int) Option {
 // WithAsync sends from background goroutines (see Reporter): a request
 // only encodes its packet and queues it. queueLen packets can wait; a full
 // queue drops the packet and counts it (Stats.QueueDropped); Close sends
-// what is queued. queueLen is from 1 to 1,048,576.
+// what is queued. queueLen is from 1 to 1,048,576. The queue takes about
+// 40 bytes a packet when it is made, and each place keeps the buffer of
+// the packets it held (up to 2 KiB).
 func WithAsync(queueLen int) Option {
 	return optionFunc(func(c *config) error {
 		if queueLen < 1 || queueLen > 1<<20 {

@@ -29,7 +29,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-benchmarks='^Benchmark(Monitor|MonitorIdenticalTimers|MonitorParallel|MonitorScaling|AsyncThroughput|HTTP|CPUShare|CPUAlone|Timer|Lookup|LookupParallel|Encode|Flatten|CPUTime|CPUTimeParallel)$'
+benchmarks='^Benchmark(Monitor|MonitorIdenticalTimers|MonitorParallel|MonitorScaling|AsyncThroughput|HTTP|HTTPPaired|CPUShare|CPUAlone|Timer|Lookup|LookupParallel|Encode|Flatten|CPUTime|CPUTimeParallel)$'
 # The test binary runs COUNT times, each run measuring every benchmark once,
 # rather than -count COUNT, which measures each benchmark COUNT times in a
 # row: so every benchmark and its baseline are sampled across the whole

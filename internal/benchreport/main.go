@@ -243,9 +243,9 @@ func report(w io.Writer, m medians, machine, text, command string) {
 		fmt.Sprintf("%.0f/s", ud), ad / ud, 0.9, false, 0})
 	// The whole HTTP path.
 	for _, impl := range []string{"monitor", "async"} {
-		x, bare := m.ns("HTTP", "", impl), m.ns("HTTP", "", "bare")
-		add(row{fmt.Sprintf("whole HTTP request (httptest.Server, keep-alive client, 1 timer), %s, against the handler unwrapped", impl),
-			dur(x), "bare " + dur(bare), x / bare, 1.10, true, 0})
+		x, added := m.get("HTTPPaired", "", impl, "x/bare"), m.get("HTTPPaired", "", impl, "added-ns")
+		add(row{fmt.Sprintf("whole HTTP request (httptest.Server, keep-alive client, 1 timer, packets to a socket nobody reads), %s, against the handler unwrapped, measured in pairs", impl),
+			fmt.Sprintf("%s more a request", dur(added)), fmt.Sprintf("bare %s (%s alone)", dur(m.ns("HTTP", "", "bare")), dur(m.ns("HTTP", "", impl))), x, 1.10, true, 0})
 	}
 	// Allocations.
 	for _, n := range []string{"0", "1", "20", "1000"} {
@@ -436,9 +436,15 @@ func notes(p func(string, ...any), m medians) {
 	ad, ud := m.get("AsyncThroughput", "", "async", "delivered/s"), m.get("AsyncThroughput", "", "udp", "delivered/s")
 	if ad/ud < 0.9 {
 		any = true
-		p("- **Async delivery: %.2fx against 0.90x.** The requests (encoding, copying, queueing) and the\n", ad/ud)
-		p("  sender goroutines share the same %d CPUs as the receiver: every CPU-second the request path takes is\n", gomaxprocs)
-		p("  one the senders cannot write with, while the raw writers do nothing else.\n")
+		udp1 := m.ns("Monitor", "timers=1", "udp")
+		path1 := m.ns("Monitor", "timers=1", "async") - m.ns("Monitor", "timers=1", "bare")
+		p("- **Async delivery: %.2fx against 0.90x.** The requests (timer, build, queueing) and the senders\n", ad/ud)
+		p("  share the same %d CPUs, with the receiver: every CPU-second the request path takes is one the\n", gomaxprocs)
+		p("  senders cannot write with, while the raw writers do nothing else, and a datagram costs the kernel\n")
+		p("  as much in a sendmmsg batch as alone on loopback. With a write of %s and a request path of %s\n", dur(udp1), dur(path1))
+		p("  (1 timer), the most async can deliver is about %s / (%s + %s) = %.2fx of the raw writers'\n", dur(udp1), dur(udp1), dur(path1), udp1/(udp1+path1))
+		p("  rate. The requests here never block, so the queue overflows (the drops are counted exactly); a\n")
+		p("  Send that finds the queue half full yields its CPU to the senders.\n")
 	}
 	for _, n := range []string{"0", "1"} {
 		k := "timers=" + n
@@ -451,8 +457,32 @@ func notes(p func(string, ...any), m medians) {
 		nt, _ := strconv.Atoi(n)
 		build := m.ns("Encode", k, "build")
 		p("- **Async request path, %s: %.2fx against 0.15x.** It builds its packet (%s) and runs its timers\n", timers(n), async/udp, dur(build))
-		p("  (%s), as sync mode does; the rest, %s, is the copy, the channel send and waking a sender that\n", dur(float64(nt)*timer), dur(async-build-float64(nt)*timer))
-		p("  sleeps (the benchmark lets the queue drain every 256 requests, so senders do fall asleep).\n")
+		p("  (%s), as sync mode does; the rest, %s, is the request's own work (its pooled data, the one\n", dur(float64(nt)*timer), dur(async-build-float64(nt)*timer))
+		p("  allocation, binding the goroutine, the response writer, the clock and the CPU account) and the\n")
+		p("  copy into the queue. The figure is a mean: it includes the garbage collector's share of that\n")
+		p("  allocation, and a wake-up of a sleeping sender every 256 requests (the benchmark lets the queue\n")
+		p("  drain between them, untimed).\n")
+	}
+	for _, impl := range []string{"monitor", "async"} {
+		x, added := m.get("HTTPPaired", "", impl, "x/bare"), m.get("HTTPPaired", "", impl, "added-ns")
+		if math.IsNaN(x) || x <= 1.10 {
+			continue
+		}
+		any = true
+		p("- **Whole HTTP request, %s: %.2fx against 1.10x.** Monitoring adds %s a request, measured in pairs\n", impl, x, dur(added))
+		p("  (a bare request and a monitored one, in turn first, each iteration: the round trips of this machine\n")
+		p("  vary by tens of percent from one second to the next, see the confidence intervals of\n")
+		p("  BenchmarkHTTP below, so separate runs do not compare). The request path alone costs a few\n")
+		p("  microseconds in a tight loop; between the network system calls of an HTTP server, its code and\n")
+		p("  data come back from colder caches each request, and costs several times that.\n")
+		if impl == "monitor" {
+			udp := m.ns("Monitor", "timers=1", "udp")
+			p("  Sync mode writes the datagram in the request: about %s by itself.\n", dur(udp))
+		} else if off := m.get("HTTPPaired", "", "async-cpuoff", "added-ns"); !math.IsNaN(off) {
+			p("  With the CPU share off (`WithCPU(CPUOff)`) async adds %s: the account reads the process's CPU\n", dur(off))
+			p("  once a millisecond, at the boundary of one request in %.0f here. The senders' writes take CPU\n", 1e6/m.ns("HTTP", "", impl))
+			p("  from the client and the server on the same %d CPUs.\n", gomaxprocs)
+		}
 	}
 	if !any {
 		p("Every target was met in this run.\n")
