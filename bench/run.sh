@@ -87,6 +87,14 @@ fi
 		echo "Load average (1, 5, 15 min) before: $load_before; after: $load_after"
 	fi
 } >"$tmp/machine.txt"
+if [[ -z "${RAW:-}" ]]; then
+	# Kept beside the raw output, so that a report written again from it
+	# (RAW=bench/results.txt) names the run's machine, time and load.
+	cp "$tmp/machine.txt" bench/machine.txt
+elif [[ "$RAW" -ef bench/results.txt && -r bench/machine.txt ]]; then
+	cp bench/machine.txt "$tmp/machine.txt"
+	echo "Report: written again from that run's output ($(date -u '+%Y-%m-%d %H:%M UTC'))" >>"$tmp/machine.txt"
+fi
 
 procs_run=$(grep -m1 '^Benchmark' "$tmp/raw.txt" | awk '{print $1}' | sed -n 's/.*-\([0-9]*\)$/\1/p')
 go run ./internal/benchreport -csv "$tmp/csv.txt" -text "$tmp/text.txt" \

@@ -243,7 +243,7 @@ func report(w io.Writer, m medians, machine, text, command string) {
 		fmt.Sprintf("%.0f/s", ud), ad / ud, 0.9, false, 0})
 	// The whole HTTP path.
 	for _, impl := range []string{"monitor", "async"} {
-		x, added := m.get("HTTPPaired", "", impl, "x/bare"), m.get("HTTPPaired", "", impl, "added-ns")
+		x, added := m.get("HTTPPaired", "", impl, "x/bare"), 1e9 * m.get("HTTPPaired", "", impl, "added-sec")
 		add(row{fmt.Sprintf("whole HTTP request (httptest.Server, keep-alive client, 1 timer, packets to a socket nobody reads), %s, against the handler unwrapped, measured in pairs", impl),
 			fmt.Sprintf("%s more a request", dur(added)), fmt.Sprintf("bare %s (%s alone)", dur(m.ns("HTTP", "", "bare")), dur(m.ns("HTTP", "", impl))), x, 1.10, true, 0})
 	}
@@ -424,6 +424,11 @@ func notes(p func(string, ...any), m medians) {
 		p("- **Monitor, %s: %.2fx against %.2fx.** The write itself is the baseline (%s); the timers (%d × %s)\n", timers(strconv.Itoa(c.n)), added/udp, c.limit, dur(udp), c.n, dur(timer))
 		p("  and the packet build (%s) measured alone already make %.2fx; the rest, %s, is the library's\n", dur(build), (udp+tm+build)/udp, dur(added-udp-tm-build))
 		p("  other work and the cost of a write that finds the receiver asleep, which back-to-back writes do not.\n")
+		if c.n > 0 {
+			floor := udp + float64(c.n)*m.ns("Timer", "", "now-x2")/2 + m.ns("Encode", k, "append")
+			p("  The floor of any client that times each timer: the write, two clock readings a timer (half of now-x2\n")
+			p("  for each Start and Stop) and the encoder alone (%s) add up to %s, %.2fx.\n", dur(m.ns("Encode", k, "append")), dur(floor), floor/udp)
+		}
 	}
 	s1, s2 := m.ns("MonitorScaling", "goroutines=1", "monitor"), m.ns("MonitorScaling", "goroutines=2", "monitor")
 	u1, u2 := m.ns("MonitorScaling", "goroutines=1", "udp"), m.ns("MonitorScaling", "goroutines=2", "udp")
@@ -464,7 +469,7 @@ func notes(p func(string, ...any), m medians) {
 		p("  drain between them, untimed).\n")
 	}
 	for _, impl := range []string{"monitor", "async"} {
-		x, added := m.get("HTTPPaired", "", impl, "x/bare"), m.get("HTTPPaired", "", impl, "added-ns")
+		x, added := m.get("HTTPPaired", "", impl, "x/bare"), 1e9 * m.get("HTTPPaired", "", impl, "added-sec")
 		if math.IsNaN(x) || x <= 1.10 {
 			continue
 		}
@@ -474,11 +479,11 @@ func notes(p func(string, ...any), m medians) {
 		p("  vary by tens of percent from one second to the next, see the confidence intervals of\n")
 		p("  BenchmarkHTTP below, so separate runs do not compare). The request path alone costs a few\n")
 		p("  microseconds in a tight loop; between the network system calls of an HTTP server, its code and\n")
-		p("  data come back from colder caches each request, and costs several times that.\n")
+		p("  data come back from colder caches each request, and it costs several times that.\n")
 		if impl == "monitor" {
 			udp := m.ns("Monitor", "timers=1", "udp")
 			p("  Sync mode writes the datagram in the request: about %s by itself.\n", dur(udp))
-		} else if off := m.get("HTTPPaired", "", "async-cpuoff", "added-ns"); !math.IsNaN(off) {
+		} else if off := 1e9 * m.get("HTTPPaired", "", "async-cpuoff", "added-sec"); !math.IsNaN(off) {
 			p("  With the CPU share off (`WithCPU(CPUOff)`) async adds %s: the account reads the process's CPU\n", dur(off))
 			p("  once a millisecond, at the boundary of one request in %.0f here. The senders' writes take CPU\n", 1e6/m.ns("HTTP", "", impl))
 			p("  from the client and the server on the same %d CPUs.\n", gomaxprocs)
