@@ -268,9 +268,12 @@ func WithMaxPacketSize(n int) Option {
 // WithAsync sends from background goroutines (see Reporter): a request
 // only encodes its packet and queues it. queueLen packets can wait; a full
 // queue drops the packet and counts it (Stats.QueueDropped); Close sends
-// what is queued. queueLen is from 1 to 1,048,576. The queue takes about
-// 40 bytes a packet when it is made, and each place keeps the buffer of
-// the packets it held (up to 2 KiB).
+// what is queued. queueLen is from 1 to 1,048,576. The queue is a ring of
+// queueLen places and the senders' (up to 256), rounded up to a power of
+// two: about 40 bytes each when it is made, and each keeps the buffer of
+// the packets it held (packets of up to 2 KiB; a larger one's buffer is
+// dropped once it is sent), so a busy queue keeps about that many packets'
+// memory.
 func WithAsync(queueLen int) Option {
 	return optionFunc(func(c *config) error {
 		if queueLen < 1 || queueLen > 1<<20 {

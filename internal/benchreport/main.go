@@ -243,7 +243,7 @@ func report(w io.Writer, m medians, machine, text, command string) {
 		fmt.Sprintf("%.0f/s", ud), ad / ud, 0.9, false, 0})
 	// The whole HTTP path.
 	for _, impl := range []string{"monitor", "async"} {
-		x, added := m.get("HTTPPaired", "", impl, "x/bare"), 1e9 * m.get("HTTPPaired", "", impl, "added-sec")
+		x, added := m.get("HTTPPaired", "", impl, "x/bare"), 1e9*m.get("HTTPPaired", "", impl, "added-sec")
 		add(row{fmt.Sprintf("whole HTTP request (httptest.Server, keep-alive client, 1 timer, packets to a socket nobody reads), %s, against the handler unwrapped, measured in pairs", impl),
 			fmt.Sprintf("%s more a request", dur(added)), fmt.Sprintf("bare %s (%s alone)", dur(m.ns("HTTP", "", "bare")), dur(m.ns("HTTP", "", impl))), x, 1.10, true, 0})
 	}
@@ -469,7 +469,7 @@ func notes(p func(string, ...any), m medians) {
 		p("  drain between them, untimed).\n")
 	}
 	for _, impl := range []string{"monitor", "async"} {
-		x, added := m.get("HTTPPaired", "", impl, "x/bare"), 1e9 * m.get("HTTPPaired", "", impl, "added-sec")
+		x, added := m.get("HTTPPaired", "", impl, "x/bare"), 1e9*m.get("HTTPPaired", "", impl, "added-sec")
 		if math.IsNaN(x) || x <= 1.10 {
 			continue
 		}
