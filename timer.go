@@ -382,7 +382,15 @@ func (t TimerRef) Clone() TimerRef {
 		return detachedTimer(nil)
 	}
 	c := s.c
-	n := c.newTimer(s.tagsMap())
+	var n TimerRef
+	if s.pairs != nil {
+		// The pairs are not written over while the request runs: the
+		// clone shares them, as equal timers do.
+		n = c.newTimer(nil)
+		n.s.pairs = s.pairs
+	} else {
+		n = c.newTimer(s.tags)
+	}
 	c.mu.Unlock()
 	return n
 }
