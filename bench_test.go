@@ -10,6 +10,7 @@ package pynba
 // (pinbatest) would be counted against the library.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -240,6 +241,43 @@ func benchMonitor(b *testing.B, sets []Tags) {
 	})
 	b.Run("impl=async", func(b *testing.B) {
 		benchAsync(b, h, sink, size)
+	})
+	// impl=nowrite is impl=monitor sending to a server whose name never
+	// resolves: the library's whole work but the write (counted as
+	// unresolved). impl=nowrite+udp adds a raw write of the datagram
+	// after each request, as a sync request does them one after the
+	// other: against nowrite and udp measured apart, what the write costs
+	// the code after it.
+	noWrite := func(b *testing.B) *Middleware {
+		m, err := NewMiddleware(h, "unresolved.test", WithHostname("web-01"), WithErrorHandler(nil),
+			WithResolver(func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("no such host") }))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { m.Close() })
+		warmUp(m)
+		return m
+	}
+	b.Run("impl=nowrite", func(b *testing.B) {
+		m := noWrite(b)
+		w := &benchWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for b.Loop() {
+			m.ServeHTTP(w, benchRequest)
+		}
+	})
+	b.Run("impl=nowrite+udp", func(b *testing.B) {
+		m := noWrite(b)
+		w := &benchWriter{h: http.Header{}}
+		conn := rawSender(b)
+		pkt := make([]byte, size)
+		b.ReportAllocs()
+		for b.Loop() {
+			m.ServeHTTP(w, benchRequest)
+			if _, err := conn.WriteToUDPAddrPort(pkt, sink.addr); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	b.Run("impl=delta", func(b *testing.B) {
 		m := benchMiddleware(b, h, sink, WithCPU(CPUProcessDelta))

@@ -321,7 +321,11 @@ func report(w io.Writer, m medians, machine, text, command string) {
 	p("goroutine, the response writer, locking, the CPU account's atomics, a CPU reading once a\n")
 	p("millisecond), and the slowdown of all that code between system calls, which leave the caches cold.\n")
 	p("The process-delta model (impl=delta) adds two getrusage calls a request (\"2 × CPU time\").\n\n")
-	p("| timers | monitor − bare | udp alone | timers (n × Timer+Start+Stop) | packet build | rest | delta − bare | 2 × CPU time |\n|---|---|---|---|---|---|---|---|\n")
+	p("The column nowrite is the request without its write (impl=nowrite: a server name that never\n")
+	p("resolves), the library's whole work measured with no system call around it; nowrite+udp is that\n")
+	p("followed by a raw write of the datagram, each request, as a sync request does them one after the\n")
+	p("other: against nowrite and udp measured apart, what the write costs the code after it.\n\n")
+	p("| timers | monitor − bare | udp alone | timers (n × Timer+Start+Stop) | packet build | rest | nowrite − bare | nowrite+udp − bare | async − bare | delta − bare | 2 × CPU time |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	cpu := m.ns("CPUTime", "", "cpuTimes")
 	timer := m.ns("Timer", "", "proxy")
 	for _, n := range []int{0, 1, 20, 1000} {
@@ -332,7 +336,9 @@ func report(w io.Writer, m medians, machine, text, command string) {
 		build := m.ns("Encode", k, "build")
 		timers := float64(n) * timer
 		rest := added - udp - timers - build
-		p("| %d | %s | %s | %s | %s | %s | %s | %s |\n", n, dur(added), dur(udp), dur(timers), dur(build), dur(rest), dur(m.ns("Monitor", k, "delta")-bare), dur(2*cpu))
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, dur(added), dur(udp), dur(timers), dur(build), dur(rest),
+			dur(m.ns("Monitor", k, "nowrite")-bare), dur(m.ns("Monitor", k, "nowrite+udp")-bare),
+			dur(m.ns("Monitor", k, "async")-bare), dur(m.ns("Monitor", k, "delta")-bare), dur(2*cpu))
 	}
 
 	// CPU time.
@@ -424,6 +430,12 @@ func notes(p func(string, ...any), m medians) {
 		p("- **Monitor, %s: %.2fx against %.2fx.** The write itself is the baseline (%s); the timers (%d × %s)\n", timers(strconv.Itoa(c.n)), added/udp, c.limit, dur(udp), c.n, dur(timer))
 		p("  and the packet build (%s) measured alone already make %.2fx; the rest, %s, is the library's\n", dur(build), (udp+tm+build)/udp, dur(added-udp-tm-build))
 		p("  other work and the cost of a write that finds the receiver asleep, which back-to-back writes do not.\n")
+		if nu := m.ns("Monitor", k, "nowrite+udp") - bare; !math.IsNaN(nu) {
+			nw := m.ns("Monitor", k, "nowrite") - bare
+			p("  The library's work without the write costs %s alone (%.2fx the write: the target leaves it\n", dur(nw), nw/udp)
+			p("  %s); followed by a raw write, as a sync request does them, the two cost %s, %s more than\n", dur((c.limit-1)*udp), dur(nu), dur(nu-nw-udp))
+			p("  apart: what a write costs the code after it (caches and predictors left cold by the call).\n")
+		}
 		if c.n > 0 {
 			floor := udp + float64(c.n)*m.ns("Timer", "", "now-x2")/2 + m.ns("Encode", k, "append")
 			p("  The floor of any client that times each timer: the write, two clock readings a timer (half of now-x2\n")
