@@ -433,8 +433,13 @@ func notes(p func(string, ...any), m medians) {
 		if nu := m.ns("Monitor", k, "nowrite+udp") - bare; !math.IsNaN(nu) {
 			nw := m.ns("Monitor", k, "nowrite") - bare
 			p("  The library's work without the write costs %s alone (%.2fx the write: the target leaves it\n", dur(nw), nw/udp)
-			p("  %s); followed by a raw write, as a sync request does them, the two cost %s, %s more than\n", dur((c.limit-1)*udp), dur(nu), dur(nu-nw-udp))
-			p("  apart: what a write costs the code after it (caches and predictors left cold by the call).\n")
+			if d := nu - nw - udp; d > 0 {
+				p("  %s); followed by a raw write, as a sync request does them, the two cost %s, %s more than\n", dur((c.limit-1)*udp), dur(nu), dur(d))
+				p("  apart: what a write costs the code after it (caches and predictors left cold by the call).\n")
+			} else {
+				p("  %s); followed by a raw write, as a sync request does them, the two cost %s, no more than\n", dur((c.limit-1)*udp), dur(nu))
+				p("  apart in this run.\n")
+			}
 		}
 		if c.n > 0 {
 			floor := udp + float64(c.n)*m.ns("Timer", "", "now-x2")/2 + m.ns("Encode", k, "append")
