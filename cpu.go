@@ -144,9 +144,12 @@ func (a *cpuAccount) due(now int64) bool {
 }
 
 // sample reads the process's CPU time and adds what was spent since the
-// last reading to I, divided by the requests running. It does nothing when
-// another goroutine is taking a reading, or took one since due was asked.
-func (a *cpuAccount) sample(now int64) {
+// last reading to I, divided by the requests running; idle says no request
+// ran since that reading (a request joining after a pause): what was spent
+// is nobody's, even for a request that joined while this reading was
+// taken. It does nothing when another goroutine is taking a reading, or
+// took one since due was asked.
+func (a *cpuAccount) sample(now int64, idle bool) {
 	if !a.mu.TryLock() {
 		return
 	}
@@ -171,7 +174,7 @@ func (a *cpuAccount) sample(now int64) {
 		// Only this goroutine writes slots, and slot g is published.
 		cur := &a.ring[g%cpuRingSize]
 		iu, is := cur.u.Load(), cur.s.Load()
-		if n := st >> cpuGenBits; n > 0 {
+		if n := st >> cpuGenBits; n > 0 && !idle {
 			iu += uint64(du) / n
 			is += uint64(ds) / n
 			a.givenU += du
@@ -222,7 +225,10 @@ func (a *cpuAccount) join(now int64) (u, s uint64) {
 	// last request ended a period ago, so that CPU of requests that
 	// ended since the last reading still goes to the next one.
 	if a.state.Load()>>cpuGenBits == 0 && a.due(now) && now-a.lastEnd.Load() >= int64(CPUSamplePeriod) {
-		a.sample(now)
+		// Idle: requests joining at the same moment, which skip their
+		// own reading (its lock is taken), may be counted by this one,
+		// and must not be handed the pause's CPU.
+		a.sample(now, true)
 	}
 	return a.integral(a.state.Add(cpuOne) & cpuGenMask)
 }
@@ -230,7 +236,7 @@ func (a *cpuAccount) join(now int64) (u, s uint64) {
 // leave stops counting a request and returns I at its end.
 func (a *cpuAccount) leave(now int64) (u, s uint64) {
 	if a.due(now) {
-		a.sample(now) // while the request still counts: it gets its share
+		a.sample(now, false) // while the request still counts: it gets its share
 	}
 	g := a.state.Add(^uint64(cpuOne-1)) & cpuGenMask
 	if now-a.lastEnd.Load() >= int64(100*time.Microsecond) {
@@ -242,7 +248,7 @@ func (a *cpuAccount) leave(now int64) (u, s uint64) {
 // current returns I now, for a request that is running.
 func (a *cpuAccount) current(now int64) (u, s uint64) {
 	if a.due(now) {
-		a.sample(now)
+		a.sample(now, false)
 	}
 	return a.integral(a.state.Load() & cpuGenMask)
 }
