@@ -229,7 +229,7 @@ func (h Collector) SetTag(name string, value any) {
 		}
 		c.tags[name] = value
 		if len(c.tags) > keepTagsMap {
-			c.grown = true
+			c.grown.Store(true)
 		}
 		c.mu.Unlock()
 	}

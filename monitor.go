@@ -227,10 +227,16 @@ func (m *Middleware) finish(c *reqData, st *reqState, panicking bool) {
 			code = http.StatusOK
 		}
 	}
-	// The script name: the code's (SetScriptName), else routeName's.
-	c.mu.Lock()
-	haveScript := !c.scriptOK
-	c.mu.Unlock()
+	// The script name: the code's (SetScriptName), else routeName's,
+	// which finishWith applies only when the code set none. Without a
+	// WithScriptName function routeName runs no user code, so it is
+	// asked whatever the code did; with one, only when needed.
+	haveScript := true
+	if k.cfg.scriptName != nil {
+		c.mu.Lock()
+		haveScript = !c.scriptOK
+		c.mu.Unlock()
+	}
 	script := ""
 	if haveScript {
 		script = k.cfg.prefix + k.routeName(&st.req, code)

@@ -277,7 +277,11 @@ func (c *reqData) build() ([]byte, error) {
 			r.TimerRUStime = append(r.TimerRUStime, float32(nsSeconds(o.cpuS)))
 		}
 	}
-	return c.encode(len(e.out))
+	pkt, err := c.encode(len(e.out))
+	if cap(c.snap) > keepTimerRows || len(c.merged) > keepTagsMap || e.big() {
+		c.grown.Store(true)
+	}
+	return pkt, err
 }
 
 var errNoTags = errors.New("pynba: a timer with no tags is not sent (pinba_engine skips such timers)")

@@ -111,9 +111,10 @@ type reqData struct {
 	lastPairSrc       uintptr // the address of the map lastPairs match
 	lastSrc, lastCopy Tags
 
-	// grown says the request made more timers, or larger tag copies,
-	// than a pooled request's data keeps (see shrink).
-	grown bool
+	// grown says the request grew something beyond what a pooled
+	// request's data keeps (timers, tag copies, request tags, the
+	// encoder's buffers): shrink, which otherwise costs one load, has work.
+	grown atomic.Bool
 
 	lastEpoch uint64       // the epoch of the last timer made (timer slots' epochs)
 	slots     []*timerSlot // timers of this request, in creation order
@@ -122,6 +123,11 @@ type reqData struct {
 	// builder is the id of the goroutine building a packet (holding
 	// encMu), 0 when none: a tag callable that calls Flush runs in it.
 	builder atomic.Int64
+
+	// admitted is the script name the caps last admitted for this
+	// request data (snapshot), when admittedOK.
+	admitted   string
+	admittedOK bool
 
 	// encMu guards the encoding state below; taken before mu.
 	encMu   sync.Mutex
@@ -249,10 +255,12 @@ const (
 // shrink drops what a finished request grew beyond the limits above.
 // Called when the request's data goes back to the pool.
 func (c *reqData) shrink() {
-	c.mu.Lock()
-	if c.grown {
-		c.shrinkSlots()
+	if !c.grown.Load() {
+		return // the common case: nothing to give back, and no lock taken
 	}
+	c.grown.Store(false)
+	c.mu.Lock()
+	c.shrinkSlots()
 	c.mu.Unlock()
 	c.encMu.Lock()
 	if cap(c.snap) > keepTimerRows {
@@ -267,10 +275,8 @@ func (c *reqData) shrink() {
 	c.encMu.Unlock()
 }
 
-// shrinkSlots is shrink for what is guarded by mu, when grown says the
-// request grew beyond a limit. Called with mu held.
+// shrinkSlots is shrink for what is guarded by mu. Called with mu held.
 func (c *reqData) shrinkSlots() {
-	c.grown = false
 	if len(c.spare) > keepSlots {
 		clear(c.spare[keepSlots:])
 		c.spare = slices.Clip(c.spare[:keepSlots])
@@ -540,7 +546,18 @@ func (c *reqData) snapshot(now time.Duration, final bool) {
 		hd.hostname = k.cut(hd.hostname, engineHostLen)
 		hd.serverName = k.cut(hd.serverName, engineHostLen)
 		hd.schema = k.cut(hd.schema, engineSchemaLen)
-		hd.scriptName = k.guardScript(k.cut(hd.scriptName, engineScriptLen))
+		name := k.cut(hd.scriptName, engineScriptLen)
+		// The last name this request data had admitted is admitted still
+		// (the caps never drop a name): the same route costs a string
+		// comparison rather than a lookup in the process-wide set.
+		if !c.admittedOK || name != c.admitted {
+			g := k.guardScript(name)
+			if g == name {
+				c.admitted, c.admittedOK = name, true
+			}
+			name = g
+		}
+		hd.scriptName = name
 	}
 	hd.status, hd.docSize, hd.memPeak, hd.memFoot = c.status, c.docSize, c.memPeak, c.memFoot
 	hd.status, hd.docSize = c.statusNow(), c.docSizeNow()

@@ -95,7 +95,7 @@ func (c *reqData) newTimer(tags Tags) TimerRef {
 	s.cpuU, s.cpuS = 0, 0
 	c.slots = append(c.slots, s)
 	if len(c.slots) > keepSlots || len(tags) > keepTagsMap {
-		c.grown = true
+		c.grown.Store(true)
 	}
 	return TimerRef{s, c.lastEpoch}
 }
