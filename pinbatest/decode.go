@@ -126,9 +126,15 @@ func (p *Packet) FindTimer(want map[string]string) (Timer, bool) {
 func Decode(b []byte) *Packet {
 	p := &Packet{Raw: append([]byte(nil), b...)}
 	m := new(pb.Request)
-	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(b, m); err != nil {
-		p.Err = fmt.Errorf("pinbatest: not a Pinba.Request: %w", err)
-		return p
+	opts := proto.UnmarshalOptions{AllowPartial: true}
+	if err := opts.Unmarshal(b, m); err != nil {
+		// The servers skip fields numbered past what Go's proto package
+		// reads: decode without them.
+		clean, ok := withoutFarFields(b)
+		if !ok || opts.Unmarshal(clean, m) != nil {
+			p.Err = fmt.Errorf("pinbatest: not a Pinba.Request: %w", err)
+			return p
+		}
 	}
 	fill(p, m, p.Raw)
 	return p
@@ -139,7 +145,7 @@ func Decode(b []byte) *Packet {
 func nestedRaw(b []byte) [][]byte {
 	var out [][]byte
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeKey(b)
 		if n < 0 {
 			return out
 		}

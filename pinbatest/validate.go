@@ -434,9 +434,9 @@ func (s scope) inspect(b []byte) {
 func (s scope) walk(b []byte) (*msg, bool) {
 	m := new(msg)
 	for off := 0; off < len(b); {
-		num, typ, n := protowire.ConsumeTag(b[off:])
+		num, typ, n := consumeKey(b[off:])
 		if n < 0 {
-			s.wire(RuleUndecodable, "", "bad field key at byte %d: %v", off, protowire.ParseError(n))
+			s.wire(RuleUndecodable, "", "bad field key at byte %d: protobuf-c reads keys of at most 5 bytes, and no field 0", off)
 			return m, false
 		}
 		switch typ {

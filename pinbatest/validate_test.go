@@ -125,6 +125,9 @@ func TestValidateRules(t *testing.T) {
 		{"truncated varint", head().raw(0x20, 0xff), []string{RuleUndecodable}, ServerBoth, nil},
 		{"truncated string", head().raw(0x0a, 0x05, 'a'), []string{RuleUndecodable}, ServerBoth, nil},
 		{"field number 0", head().raw(0x00, 0x01), []string{RuleUndecodable}, ServerBoth, []string{"bad field key"}},
+		// protobuf-c reads a key of at most 5 bytes: a sixth is a bad key
+		// even where protowire would read it.
+		{"key of 6 bytes", head().raw(0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01), []string{RuleUndecodable}, ServerBoth, []string{"at most 5 bytes"}},
 		{"varint too long", head().raw(0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), []string{RuleUndecodable}, "", nil},
 		{"group wire type 3", head().tag(20, protowire.StartGroupType).tag(20, protowire.EndGroupType), []string{RuleUndecodable}, "",
 			[]string{"group wire type 3"}},
