@@ -290,10 +290,10 @@ func (r *Reporter) Send(pkt []byte) {
 		return
 	}
 	sl.buf = append(sl.buf[:0], pkt...)
-	// Close may have run since the check above. A Send that claimed its
-	// slot before Close read the queue's tail is written by the senders
-	// before they stop; one that claimed it after sees closed here (see
-	// Close): its packet is not written, and counted.
+	// Close may have run since the check above. A Send that sees closed
+	// here leaves its slot empty and counts its packet. One that does not
+	// claimed its slot before Close read the queue's tail (Close sets
+	// closed first), so the senders write it before they stop.
 	if r.closed.Load() {
 		sl.void = true
 		r.queue.publish(sl, pos)
