@@ -91,16 +91,23 @@ func TestCPUAccountExact(t *testing.T) {
 	t.Logf("%d requests, %d readings: shares %d ns, handed out %d ns, spent %d ns", workers*requests+1, samples, got, given, spent)
 }
 
-// TestCPUAccountIdle checks that the CPU spent while no request runs goes
-// to nobody, and a lone request gets all of its own.
-func TestCPUAccountIdle(t *testing.T) {
-	var f fakeCPU
-	a := newTestAccount(&f)
+// pausedAccount returns an account on a fake clock after one request
+// and then a pause of five periods in which the process spent idle ns of
+// CPU, with the fake clock and the time after the pause.
+func pausedAccount(idle int64) (*cpuAccount, *fakeCPU, int64) {
+	f := new(fakeCPU)
+	a := newTestAccount(f)
 	now := int64(10 * CPUSamplePeriod)
 	a.join(now)
 	a.leave(now + 1)
-	f.u.Add(7e6) // idle: nobody's
-	now += int64(5 * CPUSamplePeriod)
+	f.u.Add(idle)
+	return a, f, now + int64(5*CPUSamplePeriod)
+}
+
+// TestCPUAccountIdle checks that the CPU spent while no request runs goes
+// to nobody, and a lone request gets all of its own.
+func TestCPUAccountIdle(t *testing.T) {
+	a, f, now := pausedAccount(7e6) // idle: nobody's
 	u0, s0 := a.join(now)
 	f.u.Add(2e6)
 	f.s.Add(1e6)
@@ -126,13 +133,7 @@ func TestCPUAccountIdle(t *testing.T) {
 // second finds its lock taken, skips it, and is counted by the first's
 // reading. The pause's CPU must still go to nobody.
 func TestCPUAccountIdleReadingRace(t *testing.T) {
-	var f fakeCPU
-	a := newTestAccount(&f)
-	now := int64(10 * CPUSamplePeriod)
-	a.join(now)
-	a.leave(now + 1)
-	f.u.Add(50e6) // the pause: nobody's
-	now += int64(5 * CPUSamplePeriod)
+	a, f, now := pausedAccount(50e6) // the pause: nobody's
 	// join, taken apart: the first request finds none running and a
 	// reading due; the second counts itself meanwhile (its own join found
 	// the reading's lock taken); the first takes the reading, which

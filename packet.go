@@ -299,16 +299,7 @@ func (c *reqData) tagError(err error) {
 // names, distinct, so sorting them is all there is to do. Any other goes
 // through the flatBuf, which knows every rule.
 func (e *encoder) flatten(tags Tags) (ps []tagPair, plain bool) {
-	ps = e.pairs[:0]
-	plain = true
-	for k, v := range tags {
-		s, ok := v.(string)
-		if !ok || k == "" {
-			plain = false
-			break
-		}
-		ps = append(ps, tagPair{k, s})
-	}
+	ps, plain = appendPlain(e.pairs[:0], tags)
 	if plain {
 		sortPairs(ps)
 		e.guardPlain(ps)

@@ -121,16 +121,8 @@ func (c *reqData) copyTags(s *timerSlot, tags Tags) ([]tagPair, Tags) {
 	if s.ownSrc == src && len(s.ownPairs) > 0 && equalPairs(tags, s.ownPairs) {
 		ps = s.ownPairs
 	} else {
-		plain := true
-		ps = s.ownPairs[:0]
-		for k, v := range tags {
-			str, ok := v.(string)
-			if !ok || k == "" {
-				plain = false
-				break
-			}
-			ps = append(ps, tagPair{k, str})
-		}
+		var plain bool
+		ps, plain = appendPlain(s.ownPairs[:0], tags)
 		if !plain {
 			s.ownPairs, s.ownSrc = ps[:0], 0
 			return nil, c.copyMap(s, tags)
@@ -188,6 +180,20 @@ func equalPairs(tags Tags, ps []tagPair) bool {
 		}
 	}
 	return true
+}
+
+// appendPlain appends tags to ps as pairs, unsorted, and reports whether
+// they are plain: every value a string, no name empty. When they are not,
+// ps holds some of them.
+func appendPlain(ps []tagPair, tags Tags) ([]tagPair, bool) {
+	for k, v := range tags {
+		s, ok := v.(string)
+		if !ok || k == "" {
+			return ps, false
+		}
+		ps = append(ps, tagPair{k, s})
+	}
+	return ps, true
 }
 
 // sortPairs sorts pairs of distinct names by name.
