@@ -1,9 +1,7 @@
 package pynbagin_test
 
 import (
-	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -11,7 +9,6 @@ import (
 	"github.com/pynba-go/pynba"
 	pynbagin "github.com/pynba-go/pynba/contrib/gin"
 	"github.com/pynba-go/pynba/internal/routertest"
-	"github.com/pynba-go/pynba/pinbatest"
 	"go.uber.org/goleak"
 )
 
@@ -21,28 +18,6 @@ func TestMain(m *testing.M) {
 }
 
 const noRoute = pynba.NoRouteScriptName
-
-// monitored wraps h with a pynba Middleware sending to a pinbatest server.
-func monitored(t testing.TB, h http.Handler, opts ...pynba.Option) (*pinbatest.Server, http.Handler) {
-	t.Helper()
-	srv := pinbatest.NewServer()
-	m, err := pynba.NewMiddleware(h, srv.Addr(), opts...)
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		m.Close()
-		srv.Close()
-	})
-	return srv, m
-}
-
-func serve(h http.Handler, method, target string) int {
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(method, target, nil))
-	return w.Code
-}
 
 func newEngine() *gin.Engine {
 	e := gin.New()
@@ -57,74 +32,29 @@ func newEngine() *gin.Engine {
 }
 
 func TestRouteTemplates(t *testing.T) {
-	srv, h := monitored(t, newEngine())
+	srv, h := routertest.Monitored(t, newEngine())
 	const n = 300
-	for i := range n {
-		if code := serve(h, "GET", fmt.Sprintf("/items/%d", i)); code != 200 {
-			t.Fatalf("GET /items/%d: %d", i, code)
-		}
-	}
-	serve(h, "POST", "/items")
-	serve(h, "GET", "/api/users/7/orders/99")
-	serve(h, "GET", "/static/css/site.css")
-	pkts, err := srv.Wait(n+3, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]int{}
-	for _, p := range pkts {
-		names[p.ScriptName]++
-	}
-	want := map[string]int{
+	routertest.CheckNames(t, h, srv, routertest.TemplateRequests(n, routertest.Request{Method: "GET", Target: "/static/css/site.css", Status: 200}), map[string]int{
 		"GET /items/:id":                     n,
 		"POST /items":                        1,
 		"GET /api/users/:user/orders/:order": 1,
 		"GET /static/*file":                  1,
-	}
-	if fmt.Sprint(names) != fmt.Sprint(want) {
-		t.Errorf("script names %v, want %v", names, want)
-	}
-	if pkts[n].Status != http.StatusCreated {
-		t.Errorf("POST /items status %d", pkts[n].Status)
-	}
+	})
 }
 
 func TestNoRoute(t *testing.T) {
-	srv, h := monitored(t, newEngine())
-	cases := []struct {
-		method, target string
-		status         int
-	}{
-		{"GET", "/nowhere/1", 404},
-		{"GET", "/nowhere/2", 404},
-		{"GET", "/api/nowhere", 404},
-		{"DELETE", "/items/1", 405},
-		{"PUT", "/items", 405},
-	}
-	for _, c := range cases {
-		if code := serve(h, c.method, c.target); code != c.status {
-			t.Fatalf("%s %s: %d, want %d", c.method, c.target, code, c.status)
-		}
-	}
-	pkts, err := srv.Wait(len(cases), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, c := range cases {
-		if p := pkts[i]; p.ScriptName != noRoute || p.Status != uint32(c.status) {
-			t.Errorf("%s %s: script %q status %d, want %q %d", c.method, c.target, p.ScriptName, p.Status, noRoute, c.status)
-		}
-	}
+	srv, h := routertest.Monitored(t, newEngine())
+	routertest.CheckNames(t, h, srv, routertest.NoRouteRequests, map[string]int{noRoute: len(routertest.NoRouteRequests)})
 }
 
 // gin answers a trailing-slash redirect before any middleware runs: with
 // the WithScriptName the package doc gives, it too is named NoRoute.
 func TestRedirectNamedNoRoute(t *testing.T) {
-	srv, h := monitored(t, newEngine(),
+	srv, h := routertest.Monitored(t, newEngine(),
 		pynba.WithScriptName(func(*http.Request) string { return noRoute }))
-	serve(h, "GET", "/items/1/")
-	serve(h, "GET", "/items/2/")
-	serve(h, "GET", "/items/3")
+	routertest.Do(h, "GET", "/items/1/")
+	routertest.Do(h, "GET", "/items/2/")
+	routertest.Do(h, "GET", "/items/3")
 	pkts, err := srv.Wait(3, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -144,10 +74,10 @@ func TestPrefixAndHandlerName(t *testing.T) {
 	e.Use(pynbagin.Middleware())
 	e.GET("/a/:x", func(c *gin.Context) {})
 	e.GET("/b/:x", func(c *gin.Context) { pynba.SetScriptName("custom") })
-	srv, h := monitored(t, e, pynba.WithPrefix("shop:"))
-	serve(h, "GET", "/a/1")
-	serve(h, "GET", "/b/1")
-	serve(h, "GET", "/c")
+	srv, h := routertest.Monitored(t, e, pynba.WithPrefix("shop:"))
+	routertest.Do(h, "GET", "/a/1")
+	routertest.Do(h, "GET", "/b/1")
+	routertest.Do(h, "GET", "/c")
 	pkts, err := srv.Wait(3, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +92,7 @@ func TestPrefixAndHandlerName(t *testing.T) {
 
 // Outside a monitored request the middleware does nothing harmful.
 func TestUnmonitored(t *testing.T) {
-	if code := serve(newEngine(), "GET", "/items/1"); code != 200 {
+	if code := routertest.Do(newEngine(), "GET", "/items/1"); code != 200 {
 		t.Fatalf("status %d", code)
 	}
 }
@@ -174,7 +104,7 @@ func TestTimersLandInTheirRequest(t *testing.T) {
 	e := gin.New()
 	e.Use(pynbagin.Middleware())
 	e.GET("/jobs/:id", func(c *gin.Context) { o.Work(c.Request.Context(), c.Param("id")) })
-	srv, h := monitored(t, e)
+	srv, h := routertest.Monitored(t, e)
 	o.Check(t, h, srv, func(id string) string { return "/jobs/" + id }, "GET /jobs/:id")
 }
 
@@ -189,12 +119,7 @@ func BenchmarkEngine(b *testing.B) { routertest.Serve(b, plainEngine(), "/api/us
 
 // The engine under pynba's Middleware, named by URL path: the core's cost.
 func BenchmarkMonitorPath(b *testing.B) {
-	m, err := pynba.NewMiddleware(plainEngine(), routertest.Sink(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	routertest.Serve(b, m, "/api/users/7/orders/99")
+	routertest.ServeMonitored(b, plainEngine(), "/api/users/7/orders/99")
 }
 
 // The engine with pynbagin.Middleware under pynba's Middleware: the cost
@@ -203,10 +128,5 @@ func BenchmarkMonitorMiddleware(b *testing.B) {
 	e := gin.New()
 	e.Use(pynbagin.Middleware())
 	e.GET("/api/users/:user/orders/:order", func(c *gin.Context) { c.Status(200) })
-	m, err := pynba.NewMiddleware(e, routertest.Sink(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	routertest.Serve(b, m, "/api/users/7/orders/99")
+	routertest.ServeMonitored(b, e, "/api/users/7/orders/99")
 }

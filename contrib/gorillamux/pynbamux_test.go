@@ -23,24 +23,8 @@ const noRoute = pynba.NoRouteScriptName
 // naming requests with pynbamux.ScriptName(routes).
 func monitored(t testing.TB, routes *mux.Router, h http.Handler, opts ...pynba.Option) (*pinbatest.Server, http.Handler) {
 	t.Helper()
-	srv := pinbatest.NewServer()
 	opts = append([]pynba.Option{pynba.WithScriptName(pynbamux.ScriptName(routes))}, opts...)
-	m, err := pynba.NewMiddleware(h, srv.Addr(), opts...)
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		m.Close()
-		srv.Close()
-	})
-	return srv, m
-}
-
-func serve(h http.Handler, method, target string) int {
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(method, target, nil))
-	return w.Code
+	return routertest.Monitored(t, h, opts...)
 }
 
 func newRouter() *mux.Router {
@@ -60,61 +44,17 @@ func TestRouteTemplates(t *testing.T) {
 	r := newRouter()
 	srv, h := monitored(t, r, r)
 	const n = 300
-	for i := range n {
-		if code := serve(h, "GET", fmt.Sprintf("/items/%d", i)); code != 200 {
-			t.Fatalf("GET /items/%d: %d", i, code)
-		}
-	}
-	serve(h, "POST", "/items")
-	serve(h, "GET", "/api/users/7/orders/99")
-	pkts, err := srv.Wait(n+2, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]int{}
-	for _, p := range pkts {
-		names[p.ScriptName]++
-	}
-	want := map[string]int{
+	routertest.CheckNames(t, h, srv, routertest.TemplateRequests(n), map[string]int{
 		"GET /items/{id}":                      n,
 		"POST /items":                          1,
 		"GET /api/users/{user}/orders/{order}": 1,
-	}
-	if fmt.Sprint(names) != fmt.Sprint(want) {
-		t.Errorf("script names %v, want %v", names, want)
-	}
-	if pkts[n].Status != http.StatusCreated {
-		t.Errorf("POST /items status %d", pkts[n].Status)
-	}
+	})
 }
 
 func TestNoRoute(t *testing.T) {
 	r := newRouter()
 	srv, h := monitored(t, r, r)
-	cases := []struct {
-		method, target string
-		status         int
-	}{
-		{"GET", "/nowhere/1", 404},
-		{"GET", "/nowhere/2", 404},
-		{"GET", "/api/nowhere", 404}, // under a subrouter
-		{"DELETE", "/items/1", 405},
-		{"PUT", "/items", 405},
-	}
-	for _, c := range cases {
-		if code := serve(h, c.method, c.target); code != c.status {
-			t.Fatalf("%s %s: %d, want %d", c.method, c.target, code, c.status)
-		}
-	}
-	pkts, err := srv.Wait(len(cases), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, c := range cases {
-		if p := pkts[i]; p.ScriptName != noRoute || p.Status != uint32(c.status) {
-			t.Errorf("%s %s: script %q status %d, want %q %d", c.method, c.target, p.ScriptName, p.Status, noRoute, c.status)
-		}
-	}
+	routertest.CheckNames(t, h, srv, routertest.NoRouteRequests, map[string]int{noRoute: len(routertest.NoRouteRequests)})
 }
 
 func TestPrefixAndHandlerName(t *testing.T) {
@@ -122,9 +62,9 @@ func TestPrefixAndHandlerName(t *testing.T) {
 	r.HandleFunc("/a/{x}", func(w http.ResponseWriter, r *http.Request) {}).Methods("GET")
 	r.HandleFunc("/b/{x}", func(w http.ResponseWriter, r *http.Request) { pynba.SetScriptName("custom") }).Methods("GET")
 	srv, h := monitored(t, r, r, pynba.WithPrefix("shop:"))
-	serve(h, "GET", "/a/1")
-	serve(h, "GET", "/b/1")
-	serve(h, "GET", "/c")
+	routertest.Do(h, "GET", "/a/1")
+	routertest.Do(h, "GET", "/b/1")
+	routertest.Do(h, "GET", "/c")
 	pkts, err := srv.Wait(3, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -155,24 +95,14 @@ func BenchmarkRouter(b *testing.B) { routertest.Serve(b, newRouter(), "/api/user
 
 // The router under pynba's Middleware, named by URL path: the core's cost.
 func BenchmarkMonitorPath(b *testing.B) {
-	m, err := pynba.NewMiddleware(newRouter(), routertest.Sink(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	routertest.Serve(b, m, "/api/users/7/orders/99")
+	routertest.ServeMonitored(b, newRouter(), "/api/users/7/orders/99")
 }
 
 // The router under pynba's Middleware, named by ScriptName: the cost this
 // package adds is the difference with BenchmarkMonitorPath.
 func BenchmarkMonitorScriptName(b *testing.B) {
 	r := newRouter()
-	m, err := pynba.NewMiddleware(r, routertest.Sink(b), pynba.WithScriptName(pynbamux.ScriptName(r)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	routertest.Serve(b, m, "/api/users/7/orders/99")
+	routertest.ServeMonitored(b, r, "/api/users/7/orders/99", pynba.WithScriptName(pynbamux.ScriptName(r)))
 }
 
 // ScriptName alone, on a matched route.
@@ -194,8 +124,8 @@ func TestNoRouteCustomHandlers(t *testing.T) {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404) })
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(405) })
 	srv, h := monitored(t, r, r)
-	serve(h, "GET", "/nowhere")
-	serve(h, "PATCH", "/items/3")
+	routertest.Do(h, "GET", "/nowhere")
+	routertest.Do(h, "PATCH", "/items/3")
 	pkts, err := srv.Wait(2, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

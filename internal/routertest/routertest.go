@@ -1,10 +1,13 @@
 // Package routertest holds what the router integrations' tests and
 // benchmarks share: two overlapping requests whose timers must each land in
-// their own packet, and a sink to benchmark real sends against.
+// their own packet, the requests of the naming tests and their check, and
+// a sink to benchmark real sends against.
 package routertest
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -115,4 +118,96 @@ func Serve(b *testing.B, h http.Handler, target string) {
 	for b.Loop() {
 		h.ServeHTTP(w, req)
 	}
+}
+
+// A Request is one request of a naming test and the status it must get.
+type Request struct {
+	Method, Target string
+	Status         int
+}
+
+// TemplateRequests are the requests of the route-template test, against
+// routes every router test defines: n GETs of /items/<i>, a POST of
+// /items (answered 201) and a GET of /api/users/7/orders/99 (under a
+// group or subrouter), then extra.
+func TemplateRequests(n int, extra ...Request) []Request {
+	reqs := make([]Request, 0, n+2+len(extra))
+	for i := range n {
+		reqs = append(reqs, Request{"GET", fmt.Sprintf("/items/%d", i), http.StatusOK})
+	}
+	reqs = append(reqs, Request{"POST", "/items", http.StatusCreated}, Request{"GET", "/api/users/7/orders/99", http.StatusOK})
+	return append(reqs, extra...)
+}
+
+// NoRouteRequests match no route of those routes: two unknown paths (a
+// scanner's), one under the group or subrouter, and two known paths with a
+// method they do not take.
+var NoRouteRequests = []Request{
+	{"GET", "/nowhere/1", http.StatusNotFound},
+	{"GET", "/nowhere/2", http.StatusNotFound},
+	{"GET", "/api/nowhere", http.StatusNotFound},
+	{"DELETE", "/items/1", http.StatusMethodNotAllowed},
+	{"PUT", "/items", http.StatusMethodNotAllowed},
+}
+
+// CheckNames serves reqs through h, one after the other, each of which must
+// get its status; then it checks that srv received a packet for each, in
+// order, with that status, and that the packets' script names, counted,
+// are want.
+func CheckNames(t *testing.T, h http.Handler, srv *pinbatest.Server, reqs []Request, want map[string]int) {
+	t.Helper()
+	for _, r := range reqs {
+		if code := Do(h, r.Method, r.Target); code != r.Status {
+			t.Fatalf("%s %s: %d, want %d", r.Method, r.Target, code, r.Status)
+		}
+	}
+	pkts, err := srv.Wait(len(reqs), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]int{}
+	for i, p := range pkts {
+		names[p.ScriptName]++
+		if r := reqs[i]; p.Status != uint32(r.Status) {
+			t.Errorf("%s %s: status %d sent, want %d", r.Method, r.Target, p.Status, r.Status)
+		}
+	}
+	if !maps.Equal(names, want) {
+		t.Errorf("script names %v, want %v", names, want)
+	}
+}
+
+// Monitored wraps h with a pynba Middleware sending to a pinbatest server;
+// both are closed when the test ends.
+func Monitored(t testing.TB, h http.Handler, opts ...pynba.Option) (*pinbatest.Server, http.Handler) {
+	t.Helper()
+	srv := pinbatest.NewServer()
+	m, err := pynba.NewMiddleware(h, srv.Addr(), opts...)
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Close()
+		srv.Close()
+	})
+	return srv, m
+}
+
+// Do serves one request through h and returns the status.
+func Do(h http.Handler, method, target string) int {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(method, target, nil))
+	return w.Code
+}
+
+// ServeMonitored benchmarks h under a pynba Middleware sending to a Sink,
+// on one request for target (see Serve).
+func ServeMonitored(b *testing.B, h http.Handler, target string, opts ...pynba.Option) {
+	m, err := pynba.NewMiddleware(h, Sink(b), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	Serve(b, m, target)
 }
